@@ -1,0 +1,48 @@
+"""The `anklet` command line: one sub-command per module, each registering itself.
+
+A command module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable taking the parsed arguments and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that provide sub-commands, in the order `anklet --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "anklet.replay",
+    "anklet.simulate",
+    "anklet.demo",
+    "anklet.triage.cli",
+)
+
+
+class CliError(Exception):
+    """An error the user can fix; printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anklet", description="anklet: infant night monitor for prolonged rhythmic leg shaking")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"anklet: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
