@@ -39,7 +39,6 @@ BOARDS = {
 
 def get(name=None):
     name = name or REFERENCE
-    try:
-        return BOARDS[name]
-    except KeyError:
+    if name not in BOARDS:
         raise ValueError("unknown board %r (known: %s)" % (name, ", ".join(sorted(BOARDS))))
+    return BOARDS[name]

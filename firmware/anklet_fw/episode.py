@@ -37,8 +37,8 @@ _EDGE = const(5)  # seconds averaged for the start and end frequency
 def check_params(values):
     """Defaults overlaid with `values`; ValueError naming the first bad one."""
     out = {}
-    for name, (default, lo, hi) in PARAMS.items():
-        out[name] = default
+    for name in PARAMS:
+        out[name] = PARAMS[name][0]
     for name, val in values.items():
         if name not in PARAMS:
             raise ValueError("unknown detector setting %r" % name)
