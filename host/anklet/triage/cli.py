@@ -1,0 +1,133 @@
+"""`anklet triage`: the questions in the terminal, or an answers file evaluated to JSON.
+
+    anklet triage                              ask the questions now (no band data)
+    anklet triage 12 --db night.db             about episode 12 of the log: band data filled in, answers saved
+    anklet triage --answers answers.json --json
+    anklet triage --rules-table                the rule and coverage tables (docs/triage.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from anklet.cli import CliError
+
+from . import render
+from .band import from_store
+from .engine import default_book, evaluate
+from .interactive import interview
+from .schema import TriageInputError, nest, normalise
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "triage", help="walk through what the source documents say about an episode; plain advice at the end",
+        description="Ask about an episode (or read the answers from a file) and say how quickly to get medical "
+                    "help, with the reasons and their sources. This is not a diagnosis.",
+    )
+    p.add_argument("episode", nargs="?", type=int, metavar="EPISODE",
+                   help="an episode id from the log: its band data are filled in and the answers saved with it")
+    p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
+    p.add_argument("--answers", metavar="FILE.json", help="read the answers from a file ('-' = stdin) instead of "
+                   "asking; schema in docs/triage.md")
+    p.add_argument("--baby", metavar="FILE.json", help="the baby's details ({\"age_weeks\" or \"date_of_birth\", "
+                   "\"premature\", ...}) so they are not asked")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", metavar="FILE.json", help="also write {\"answers\", \"result\"} to this file")
+    p.add_argument("--rules-table", action="store_true", help="print the rule and coverage tables as Markdown")
+    p.set_defaults(func=run)
+
+
+def _read_json(path: str, what: str, stdin: TextIO) -> Any:
+    try:
+        if path == "-":
+            return json.load(stdin)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise CliError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise CliError(f"the {what} {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from exc
+
+
+def _merge(answers: dict[str, Any], section: str, values: dict[str, Any]) -> None:
+    """Fill `answers[section]` with `values` where the answers leave them missing or unknown."""
+    sec = answers.setdefault(section, {})
+    if not isinstance(sec, dict):
+        raise CliError(f"{section}: expected an object, got {sec!r}")
+    for k, v in values.items():
+        if sec.get(k) in (None, "unknown"):
+            sec[k] = v
+
+
+def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    book = default_book()
+    if args.rules_table:
+        stdout.write(render.levels_table(book) + "\n" + render.rules_table(book) + "\n" + render.coverage_table())
+        return 0
+
+    store = ep = None
+    band: dict[str, Any] = {}
+    if args.episode is not None:
+        try:
+            from anklet.store import Store, StoreError, default_db_path
+        except ImportError as exc:  # the log is another module; say so rather than crash
+            raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
+        try:
+            store = Store(args.db or default_db_path())
+            ep, band = from_store(store, args.episode)
+        except StoreError as exc:
+            raise CliError(str(exc)) from exc
+        except KeyError as exc:
+            raise CliError(str(exc.args[0]) if exc.args else f"no episode {args.episode}") from exc
+    elif args.db:
+        raise CliError("--db needs an EPISODE id")
+    today = getattr(ep, "onset", None)
+
+    try:
+        baby = _read_json(args.baby, "baby file", stdin) if args.baby else {}
+        if isinstance(baby, dict) and isinstance(baby.get("baby"), dict):
+            baby = baby["baby"]
+        if not isinstance(baby, dict):
+            raise CliError(f"the baby file {args.baby} must hold a JSON object")
+        if args.answers:
+            answers = _read_json(args.answers, "answers file", stdin)
+            if not isinstance(answers, dict):
+                raise CliError(f"the answers file {args.answers} must hold a JSON object with baby, episode and "
+                               f"observations, not {type(answers).__name__}")
+            _merge(answers, "episode", band)
+            _merge(answers, "baby", baby)
+            inputs = normalise(answers, today)
+            result = evaluate(inputs, book)
+        else:
+            known = normalise({"episode": band, "baby": baby}, today)
+            inputs, result = interview(stdin, stdout if not args.json else sys.stderr, known=known, today=today,
+                                       book=book, show_result=not args.json)
+    except TriageInputError as exc:
+        raise CliError(f"{args.answers or args.baby}: {exc}") from exc
+
+    saved = nest(inputs)
+    if store is not None:
+        try:
+            store.save_triage(args.episode, saved, result)
+        finally:
+            store.close()
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump({"answers": saved, "result": result}, f, indent=2, ensure_ascii=False)
+                f.write("\n")
+        except OSError as exc:
+            raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    if args.json:
+        json.dump(result, stdout, indent=2, ensure_ascii=False)
+        stdout.write("\n")
+    elif args.answers:
+        stdout.write(render.text(result))
+    return 0
