@@ -110,9 +110,13 @@ def uuid128_le(text):
 
 
 def advertising_payload(name):
-    """(adv_data, resp_data): flags and the service UUID, and the name in the scan response."""
+    """(adv_data, resp_data): flags, the service UUID and as much of the name as fits (31 bytes);
+    the complete name in the scan response."""
     adv = _adv_field(0x01, b"\x06") + _adv_field(0x07, uuid128_le(SERVICE_UUID))
-    resp = _adv_field(0x09, name.encode())
+    raw = name.encode()
+    room = 31 - len(adv) - 2
+    adv += _adv_field(0x09, raw) if len(raw) <= room else _adv_field(0x08, raw[:room])
+    resp = _adv_field(0x09, raw)
     return adv, resp
 
 
