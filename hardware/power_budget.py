@@ -55,6 +55,10 @@ H_W_PER_M2K = 10.0
 # peripheral clocks on (ESP32-S3 Series Datasheet v2.2, Table 5-9: 107.9 mA), radio idle.
 FAULT_MA = 107.9
 FAULT_SOURCE = "ESP32-S3 Series Datasheet v2.2, Table 5-9: 240 MHz, dual core running 128-bit, all clocks on"
+# Charging: the XIAO charges at 100 mA (Seeed wiki, XIAO ESP32S3 specification) from 5 V USB, with
+# a linear charger (assumed): what USB delivers minus what the cell stores stays in the pod as heat.
+CHARGE_MA = 100.0
+USB_V = 5.0
 SKIN_LIMIT_C = 43.0  # IEC 60601-1 limit for applied parts in skin contact for 10 min or more
 SKIN_C = 35.0  # skin temperature under a sock, approximate
 
@@ -251,9 +255,16 @@ def budget(
     }
 
 
+def charging_power_w(band_ma: float) -> float:
+    """Heat in the pod while charging: USB input (cell charge + band) minus what the cell stores."""
+    return USB_V * (CHARGE_MA + band_ma) * 1e-3 - NOMINAL_CELL_V * CHARGE_MA * 1e-3
+
+
 def thermal() -> dict:
     """Temperature figures for the safety notes: normal use versus a firmware fault."""
     return {
+        "charge_ma": CHARGE_MA,
+        "usb_v": USB_V,
         "enclosure_mm": list(ENCLOSURE_MM),
         "area_cm2": enclosure_area_m2() * 1e4,
         "h_w_per_m2k": H_W_PER_M2K,
@@ -378,6 +389,12 @@ def markdown_blocks(figures: list[Figure]) -> dict[str, str]:
                 r["temperature_rise_k"],
             )
         )
+    p_charge = charging_power_w(ref["average_ma"])
+    t_lines.append(
+        f"| charging at {CHARGE_MA:.0f} mA from {USB_V:g} V USB while running (must happen off the baby)"
+        f" | {CHARGE_MA + ref['average_ma']:.1f} from USB | {p_charge:.3f}"
+        f" | {p_charge / (H_W_PER_M2K * enclosure_area_m2()):.1f} |"
+    )
     t_lines.append(
         "| firmware fault: {} | {:.1f} | {:.3f} | {:.1f} |".format(
             th["fault_source"], th["fault_ma"], th["fault_power_w"], th["fault_rise_k"]
