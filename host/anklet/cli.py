@@ -15,6 +15,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.replay",
     "anklet.simulate",
     "anklet.demo",
+    "anklet.monitor",
+    "anklet.logcmd",
     "anklet.triage.cli",
 )
 

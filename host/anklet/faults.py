@@ -1,0 +1,142 @@
+"""FAULT conditions: the ways the monitor can stop watching, each turned into an alarm.
+
+The tracker is pure logic with the time passed in, so tests drive it with a fake clock.
+It is fed what the monitor observes (data arriving, band status, band events, log
+writes, sound failures) and `check(now)` returns the changes since the last call:
+a fault raised, or one that went away. Lasting faults (no data, not worn, battery,
+log not writable) end when their condition clears; one-shot faults (a band reset,
+dropped events, the alarm could not be sounded, the monitor itself crashed) are
+reported once and end when acknowledged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .records import DeviceEvent
+
+NO_DATA_S = 30.0  # host clock, a setting
+BATTERY_LOW_PCT = 20
+BATTERY_CRITICAL_PCT = 5
+BATTERY_HYSTERESIS_PCT = 3  # a low battery fault ends when the charge is this far above the threshold
+
+# Reset causes as MicroPython's machine.reset_cause() reports them on ESP32.
+RESET_NAMES = {1: "power on", 2: "hard reset", 3: "watchdog", 4: "wake from deep sleep", 5: "soft reset"}
+_EXPECTED_RESETS = (1,)  # switching the band on at bedtime is not a fault
+
+# code -> one-line meaning (what the parent reads in the log and `anklet log`).
+CODES = {
+    "no_data": "no data from the band: it is not being watched",
+    "not_worn": "the band is not worn",
+    "battery_low": "band battery low",
+    "battery_critical": "band battery critically low",
+    "log_write": "the log cannot be written",
+    "band_reset": "the band restarted",
+    "dropped": "the band dropped events",
+    "sound": "the alarm could not be sounded",
+    "host_crash": "the monitor stopped unexpectedly",
+    "notify": "desktop notifications are not available",
+}
+ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify"})
+# Reported but not sounded: everything else is a FAULT alarm that sounds.
+WARNINGS = frozenset({"notify"})
+
+
+@dataclass(frozen=True)
+class FaultChange:
+    code: str
+    raised: bool  # True: raised; False: the condition went away
+    message: str
+
+    @property
+    def level(self) -> str:
+        return "warning" if self.code in WARNINGS else "fault"
+
+
+class FaultTracker:
+    def __init__(self, no_data_s: float = NO_DATA_S, battery_low_pct: int = BATTERY_LOW_PCT,
+                 battery_critical_pct: int = BATTERY_CRITICAL_PCT, start: float = 0.0) -> None:
+        self.no_data_s = no_data_s
+        self.low = battery_low_pct
+        self.critical = battery_critical_pct
+        self.last_data = start  # monitoring starts "fresh": 30 s to hear from the band
+        self.active: dict[str, str] = {}  # lasting faults now present: code -> message
+        self._changes: list[FaultChange] = []
+        self._boots_seen: set[int] = set()
+        self._current_boot: int | None = None
+
+    # -- observations -------------------------------------------------------------------
+
+    def data(self, now: float) -> None:
+        """Something arrived from the band (an event or a status read): it is alive."""
+        self.last_data = max(self.last_data, now)
+
+    def status(self, battery_pct: int, worn: bool, battery_mv: int | None = None) -> None:
+        self._set("not_worn", not worn, "the band is not worn (off the ankle, or lying still in an impossible position)")
+        mv = f", {battery_mv} mV" if battery_mv else ""
+        for code, threshold in (("battery_critical", self.critical), ("battery_low", self.low)):
+            if code in self.active:
+                on = battery_pct < threshold + BATTERY_HYSTERESIS_PCT
+            else:
+                on = battery_pct <= threshold
+            what = "critically low: charge it now" if code == "battery_critical" else "low: charge it before the night"
+            self._set(code, on, f"band battery {battery_pct} %{mv}, {what}")
+
+    def event(self, e: DeviceEvent) -> None:
+        """Band events that say something is wrong: STATUS, BOOT, DROPPED, or a boot id that changed."""
+        if e.kind == "status":
+            self.status(e.fields.get("battery_pct", 100), bool(e.fields.get("worn", 1)), e.fields.get("battery_mv"))
+        elif e.kind == "dropped":
+            n = e.fields.get("count", 0)
+            self._once("dropped", f"the band's queue was full and dropped {n} events "
+                                  f"(seq {e.fields.get('first_seq', 0)}-{e.fields.get('last_seq', 0)}): part of the night is missing")
+        elif e.kind == "boot":
+            reason = e.fields.get("reason", 0)
+            restarted = self._current_boot is not None and e.boot != self._current_boot
+            if restarted or reason not in _EXPECTED_RESETS:
+                name = RESET_NAMES.get(reason, f"reason {reason}")
+                self._once("band_reset", f"the band restarted ({name}, boot {e.fields.get('boot_count', e.boot)}): "
+                                         "an episode in progress may have been cut short; check on the baby and the band")
+        if e.boot is not None:
+            if self._current_boot is not None and e.boot != self._current_boot and e.kind != "boot" \
+                    and e.boot not in self._boots_seen:
+                self._once("band_reset", f"events now come from boot {e.boot} (was {self._current_boot}): the band restarted")
+            self._boots_seen.add(e.boot)
+            self._current_boot = e.boot
+
+    def log_write(self, error: str | None) -> None:
+        """The result of writing to the log: None when it worked."""
+        self._set("log_write", error is not None, f"the log cannot be written ({error}); events stay on the band "
+                                                  "until it can, alarms still work")
+
+    def sound_failed(self, reason: str) -> None:
+        self._once("sound", f"the alarm could not be sounded: {reason}")
+
+    def notify_failed(self, reason: str) -> None:
+        self._once("notify", f"desktop notifications are not available: {reason}")
+
+    def host_crashed(self, message: str) -> None:
+        self._once("host_crash", message)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def check(self, now: float) -> list[FaultChange]:
+        silent = now - self.last_data
+        self._set("no_data", silent > self.no_data_s,
+                  f"no data from the band for {silent:.0f} s (link lost, band off or out of range): it is not being watched")
+        out, self._changes = self._changes, []
+        return out
+
+    def silent_for(self, now: float) -> float:
+        return now - self.last_data
+
+    def _set(self, code: str, on: bool, message: str) -> None:
+        if on and code not in self.active:
+            self.active[code] = message
+            self._changes.append(FaultChange(code, True, message))
+        elif not on and code in self.active:
+            del self.active[code]
+            self._changes.append(FaultChange(code, False, message))
+
+    def _once(self, code: str, message: str) -> None:
+        self._changes.append(FaultChange(code, True, message))

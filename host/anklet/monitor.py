@@ -1,0 +1,697 @@
+"""`anklet monitor`: watch the band all night, log everything, wake the parents when it matters.
+
+The pipeline for every event: link -> store (commit) -> ack to the band -> fault
+tracker and alarm rule -> alerts. The band is acknowledged only after the commit, so
+killing the monitor at any moment loses nothing the band was told it may forget: the
+band resends the rest on reconnect and the log ignores what it already has.
+
+If the log cannot be written, events are kept in memory (and on the band, which is not
+acknowledged), a FAULT alarm is raised, and the alarm rule still runs: a full disk must
+not silence an episode. Writes are retried every tick.
+
+Time. Every decision the monitor makes in time (no data for 30 s, mute 5 minutes,
+sound repeats, status reads) uses an injected clock: the real one at night, a virtual
+one in tests and the accelerated demo. `poll_s`, how long one `next_event` call may
+wait, is real seconds (it only bounds how quickly the loop notices a stop).
+
+Acknowledge and mute. Acknowledging silences every alarm now active and mutes them
+for `mute_s` (default 5 minutes); when the mute ends, those whose condition is still
+there (the episode is still going, the band still silent) sound again. Anything new
+sounds at once, mute or not: a new episode, a higher level of the same episode (the
+5-minute escalation), a new kind of fault. NOTICE (10 s) is shown and notified but
+not sounded; ALARM, ESCALATION and FAULT alarms sound and repeat every `repeat_s`
+until acknowledged. A fault whose condition clears stops sounding by itself; an
+episode alarm keeps sounding after the episode ends until someone acknowledges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import os
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .alarm import ALARM_S_DEFAULT, AlarmRule, check_alarm_s
+from .alerts import Notifier, Sound
+from .faults import ONE_SHOT, FaultChange, FaultTracker
+from .link import BandLink, LinkError, LinkLost
+from .records import AlarmDecision, DeviceEvent
+from .statusview import Snapshot, StatusView, clock_text, duration_text
+from .store import Store
+
+_DB_ERRORS = (sqlite3.Error, OSError)
+
+
+# -- clocks ----------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class VirtualClock:
+    """Time that moves only when told: `advance(dt)` / `set(t)` wake the sleepers that are due.
+
+    Tests drive it directly; the demo's virtual band drives it from its sample clock.
+    """
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.t = float(start)
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._n = 0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._n += 1
+        heapq.heappush(self._sleepers, (self.t + seconds, self._n, fut))
+        await fut
+
+    def set(self, t: float) -> None:
+        self.t = max(self.t, float(t))
+        while self._sleepers and self._sleepers[0][0] <= self.t:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    def advance(self, seconds: float) -> None:
+        self.set(self.t + seconds)
+
+
+# -- settings and state ------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    alarm_s: float = ALARM_S_DEFAULT  # the alarm rule's ALARM threshold (10-120 s)
+    no_data_s: float = 30.0  # FAULT when nothing arrives for longer (host clock)
+    mute_s: float = 300.0  # acknowledge mutes for this long, then still-present alarms resume
+    repeat_s: float = 10.0  # an unacknowledged loud alarm sounds again this often
+    status_s: float = 10.0  # read the band's status this often (also proof of life)
+    tick_s: float = 1.0  # housekeeping: faults, mute, repeats, requests, status redraw
+    poll_s: float = 0.5  # real seconds one next_event() may wait
+    drain_s: float = 0.0  # real seconds to wait for more events of a burst (0: take only what is there)
+    batch: int = 64  # events committed per transaction at most
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 10.0
+    battery_low_pct: int = 20
+    battery_critical_pct: int = 5
+    heartbeat_s: float = 5.0
+    max_pending: int = 100_000  # events held in memory while the log cannot be written
+
+    def __post_init__(self) -> None:
+        check_alarm_s(self.alarm_s)
+        if self.no_data_s <= 0 or self.mute_s < 0 or self.repeat_s <= 0:
+            raise ValueError("no_data_s and repeat_s must be positive, mute_s not negative")
+
+
+@dataclass
+class ActiveAlarm:
+    key: tuple[Any, ...]
+    level: str  # notice | alarm | escalation | fault | warning
+    code: str
+    message: str
+    since: float
+    loud: bool
+    ids: list[int] = field(default_factory=list)
+    present: bool = True  # the condition still holds (episode going on, fault not cleared)
+    acked: bool = False
+    muted_until: float | None = None
+
+    def describe(self) -> str:
+        return f"{self.level.upper()}: {self.message}"
+
+
+_RANK = {"escalation": 0, "alarm": 1, "fault": 2, "notice": 3, "warning": 4}
+
+
+@dataclass
+class AlarmRecord:
+    """What the monitor raised, for summaries (demo, tests)."""
+
+    level: str
+    code: str
+    message: str
+    at: float  # monitor clock
+    t_ms: int | None = None  # band clock of the event that caused it (episode alarms)
+    sounded: str | None = None
+
+
+class Monitor:
+    def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
+                 sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None) -> None:
+        self.link = link
+        self.store = store
+        self.s = settings or Settings()
+        self.clock: Clock = clock or RealClock()
+        self.sound = sound or Sound("auto")
+        self.notifier = notifier or Notifier()
+        self.view = view or StatusView()
+        self.band_id = link.band_id
+        self.rule = AlarmRule(self.s.alarm_s)
+        self.faults = FaultTracker(self.s.no_data_s, self.s.battery_low_pct, self.s.battery_critical_pct,
+                                   start=self.clock.now())
+        self.active: dict[tuple[Any, ...], ActiveAlarm] = {}
+        self.raised: list[AlarmRecord] = []
+        self.link_state = "starting"
+        self.connected = False
+        self.pending: list[DeviceEvent] = []  # received, not yet committed (log failing)
+        self.logged = 0  # events newly committed by this monitor
+        self.received = 0
+        self.battery: tuple[int, int] | None = None
+        self.worn: bool | None = None
+        self.activity = ""
+        self.episode: tuple[int, int, int] | None = None  # (boot, onset_ms, last t_ms)
+        self._band_now: tuple[int, float] | None = None  # (t_ms, host time) of the latest event
+        self.muted_until: float | None = None
+        self._muted_codes: set[str] = set()
+        self._fed: dict[int, int] = {}  # boot -> highest seq fed to the rule
+        self._last_sound = -1e18
+        self._sound_errors: set[str] = set()
+        self._stop = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._session: int | None = None
+        self._next_status = 0.0
+        self._fault_n = 0
+        self.on_alarm: Callable[[AlarmRecord], None] | None = None
+
+    # -- running -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, keys: bool = False) -> None:
+        """Monitor until stop() is called (or the task is cancelled)."""
+        now = self.clock.now()
+        self._stop.clear()
+        try:
+            self._session, unclean = self.store.start_session(now, os.getpid())
+        except _DB_ERRORS as exc:
+            self._session, unclean = None, None
+            self.faults.log_write(str(exc))
+        if unclean:
+            alive = unclean["alive_at"]
+            self.faults.host_crashed(
+                f"the monitor stopped unexpectedly (last alive {alive:%H:%M:%S}) and nothing was watched until now; "
+                "what the band kept meanwhile is being recovered")
+        self.view.line(now, f"monitoring band {self.band_id}; log {self.store.path}; alarm after {self.s.alarm_s:g} s; "
+                            f"sound: {self.sound.describe()}")
+        restore_keys = self._start_keys() if keys else None
+        link_task = asyncio.create_task(self._supervise(self._link_loop, "link"))
+        tick_task = asyncio.create_task(self._supervise(self._tick_loop, "tick"))
+        try:
+            await self._stop.wait()
+        finally:
+            link_task.cancel()
+            tick_task.cancel()
+            for t in (link_task, tick_task, *self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            if restore_keys:
+                restore_keys()
+            with contextlib.suppress(Exception):
+                await self.link.disconnect()
+            await self._flush_pending(ack=False)
+            end = self.clock.now()
+            if self._session is not None:
+                with contextlib.suppress(*_DB_ERRORS):
+                    self.store.end_session(self._session, end, "stopped")
+            self.view.close()
+            self.view.line(end, "monitor stopped: the band is NOT being watched any more", "fault")
+
+    async def _supervise(self, loop_fn: Callable[[], Any], name: str) -> None:
+        """Run a loop; an unexpected error is reported loudly and the loop restarts."""
+        while not self._stop.is_set():
+            try:
+                await loop_fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end the night's watch silently
+                self.faults.host_crashed(f"internal error in the monitor's {name} loop: {type(exc).__name__}: {exc}")
+                await self._faults_changed(self.clock.now())
+                await asyncio.sleep(0.5)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the link ------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.s.backoff_max_s, self.s.backoff_min_s * 2 ** min(attempt - 1, 16))
+        return base * (0.75 + 0.5 * random.random())
+
+    async def _link_loop(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            self.link_state = "connecting" if attempt == 0 else f"connecting (attempt {attempt + 1})"
+            try:
+                resume = self.store.last_seq(self.band_id)
+            except _DB_ERRORS:
+                resume = max(self._fed.values()) if self._fed else None
+            try:
+                await self.link.connect(resume)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # LinkError, or whatever a Bluetooth stack raises
+                attempt += 1
+                delay = self._backoff(attempt)
+                self.link_state = f"reconnecting in {delay:.0f} s (attempt {attempt})"
+                if attempt in (1, 2) or attempt % 10 == 0:
+                    self.view.line(self.clock.now(), f"cannot connect to the band: {exc}; retrying", "warning")
+                await self._sleep_or_stop(delay)
+                continue
+            attempt = 0
+            self.connected = True
+            self.link_state = "connected"
+            self.view.line(self.clock.now(), f"connected to band {self.band_id}" +
+                           ("" if resume is None else f", resuming after event {resume}"), "ok")
+            try:
+                await self._receive()
+            except LinkLost as exc:
+                self.view.line(self.clock.now(), f"link lost: {exc}", "warning")
+            except LinkError as exc:
+                self.view.line(self.clock.now(), f"link error: {exc}", "warning")
+            finally:
+                self.connected = False
+                self.link_state = "lost, reconnecting"
+                with contextlib.suppress(Exception):
+                    await self.link.disconnect()
+
+    async def _sleep_or_stop(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+    async def _receive(self) -> None:
+        self._next_status = self.clock.now() + self.s.status_s
+        await self._read_status()
+        while not self._stop.is_set():
+            e = await self.link.next_event(self.s.poll_s)
+            if e is None:
+                continue
+            batch = [e]
+            while len(batch) < self.s.batch:
+                more = await self.link.next_event(self.s.drain_s)
+                if more is None:
+                    break
+                batch.append(more)
+            await self._handle(batch)
+
+    async def _read_status(self) -> None:
+        st = await self.link.status()
+        now = self.clock.now()
+        self.faults.data(now)
+        self.battery = (st.battery_pct, st.battery_mv)
+        self.worn = st.worn
+        self.faults.status(st.battery_pct, st.worn, st.battery_mv)
+        await self._faults_changed(now)
+
+    async def _handle(self, batch: list[DeviceEvent]) -> None:
+        now = self.clock.now()
+        self.received += len(batch)
+        self.faults.data(now)
+        self._band_now = (batch[-1].t_ms, now)
+        async with self._flush_lock:
+            self.pending.extend(batch)
+            if len(self.pending) > self.s.max_pending:  # still on the band, which was not acknowledged
+                del self.pending[: len(self.pending) - self.s.max_pending]
+            flags = await self._flush(now)
+        for e in batch:
+            key = (e.boot, e.seq)
+            assert e.seq is not None and e.boot is not None
+            new = flags.get(key, True)  # not written (log failing): judge by what the rule has seen
+            if new and e.seq > self._fed.get(e.boot, -1):
+                self._fed[e.boot] = e.seq
+                await self._consume(e, now)
+        await self._faults_changed(now)
+
+    async def _flush(self, now: float, ack: bool = True) -> dict[tuple[int | None, int | None], bool]:
+        """Commit pending events, then acknowledge them to the band. {} if the log could not be written."""
+        if not self.pending:
+            return {}
+        batch = self.pending
+        try:
+            flags = self.store.insert_events(self.band_id, batch, now)
+        except ValueError as exc:  # an event the log refuses: log the others one by one, report the bad one
+            flags = []
+            for e in batch:
+                try:
+                    flags += self.store.insert_events(self.band_id, [e], now)
+                except ValueError as one:
+                    flags.append(False)
+                    self.view.line(now, f"refused an event from the band: {one}", "warning")
+                except _DB_ERRORS as db_exc:
+                    self.faults.log_write(str(db_exc))
+                    return {}
+            self.view.line(now, f"some events were refused: {exc}", "warning")
+        except _DB_ERRORS as exc:
+            self.faults.log_write(str(exc))
+            return {}
+        self.faults.log_write(None)
+        self.pending = []
+        self.logged += sum(flags)
+        last = batch[-1]
+        if ack and last.boot is not None and last.seq is not None:
+            await self.link.ack(last.boot, last.seq)  # only now may the band forget them
+        return {(e.boot, e.seq): new for e, new in zip(batch, flags, strict=True)}
+
+    async def _flush_pending(self, ack: bool = True) -> None:
+        if not self.pending:
+            return
+        async with self._flush_lock:
+            try:
+                await self._flush(self.clock.now(), ack=ack and self.connected)
+            except LinkError:
+                pass  # committed; the band resends and the log ignores the repeats
+
+    # -- what events mean ---------------------------------------------------------------------------
+
+    async def _consume(self, e: DeviceEvent, now: float) -> None:
+        self.faults.event(e)
+        f = e.fields
+        if e.kind == "status":
+            self.battery = (f.get("battery_pct", 0), f.get("battery_mv", 0))
+            self.worn = bool(f.get("worn", 1))
+        elif e.kind == "activity":
+            self.activity = (f"movement {f.get('movement_mg', 0)} mg, active {f.get('active_s', 0)} s/min, "
+                             f"{f.get('jerks', 0)} jerks")
+        elif e.kind in ("start", "update"):
+            self.episode = (e.boot or 0, f["onset_ms"], e.t_ms)
+        elif e.kind in ("end", "boot"):
+            self.episode = None
+        if e.kind == "start":
+            self.view.line(now, f"rhythmic movement started at band t={f['onset_ms'] / 1000:.0f} s, "
+                                f"{f.get('freq_chz', 0) / 100:.1f} Hz", "info")
+        elif e.kind == "end":
+            self.view.line(now, f"rhythmic movement ended: {f.get('dur_ms', 0) / 1000:.0f} s, "
+                                f"{f.get('freq_chz', 0) / 100:.1f} Hz", "info")
+        for d in self.rule.feed(e):
+            await self._decision(d, e, now)
+
+    async def _decision(self, d: AlarmDecision, e: DeviceEvent, now: float) -> None:
+        key = ("episode", e.boot, d.onset_ms)
+        a = self.active.get(key)
+        if d.level == "clear":
+            if a is not None:
+                a.present = False
+                if a.acked:
+                    del self.active[key]
+            return
+        dur = duration_text(d.duration_ms / 1000)
+        what = {"notice": "rhythmic shaking", "alarm": "PROLONGED RHYTHMIC SHAKING",
+                "escalation": "RHYTHMIC SHAKING FOR OVER 5 MINUTES: call emergency services"}[d.level]
+        msg = f"{what} for {dur} at {d.freq_chz / 100:.1f} Hz"
+        alarm_id = None
+        try:
+            alarm_id = self.store.add_alarm(d.level, now, band_id=self.band_id, boot=e.boot, t_ms=d.t_ms,
+                                            onset_ms=d.onset_ms, message=msg)
+        except _DB_ERRORS as exc:
+            self.faults.log_write(str(exc))
+        loud = d.level != "notice"
+        if a is None:
+            a = ActiveAlarm(key, d.level, d.level, msg, now, loud)
+            self.active[key] = a
+        else:
+            a.level, a.code, a.message, a.loud = d.level, d.level, msg, a.loud or loud
+            a.acked, a.muted_until = False, None  # a higher level sounds, mute or not
+        if alarm_id is not None:
+            a.ids.append(alarm_id)
+        await self._announce(a, AlarmRecord(d.level, d.level, msg, now, d.t_ms))
+
+    async def _faults_changed(self, now: float) -> None:
+        for ch in self.faults.check(now):
+            await self._fault(ch, now)
+
+    async def _fault(self, ch: FaultChange, now: float) -> None:
+        if ch.raised:
+            if ch.code in ONE_SHOT:
+                self._fault_n += 1
+                key: tuple[Any, ...] = ("fault", ch.code, self._fault_n)
+            else:
+                key = ("fault", ch.code)
+            alarm_id = None
+            try:
+                alarm_id = self.store.add_alarm(ch.level, now, band_id=self.band_id, code=ch.code, message=ch.message)
+            except _DB_ERRORS:
+                pass  # the log_write fault says so
+            a = ActiveAlarm(key, ch.level, ch.code, ch.message, now, loud=ch.level == "fault",
+                            present=ch.code not in ONE_SHOT)
+            if alarm_id is not None:
+                a.ids.append(alarm_id)
+            if self.muted_until is not None and now < self.muted_until and ch.code in self._muted_codes:
+                a.acked, a.muted_until = True, self.muted_until  # the same trouble again within the mute
+            self.active[key] = a
+            await self._announce(a, AlarmRecord(ch.level, ch.code, ch.message, now))
+        else:
+            a = self.active.pop(("fault", ch.code), None)
+            if a is not None:
+                for i in a.ids:
+                    with contextlib.suppress(*_DB_ERRORS):
+                        self.store.end_alarm(i, now)
+            self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
+
+    async def _announce(self, a: ActiveAlarm, rec: AlarmRecord) -> None:
+        self.raised.append(rec)
+        self.view.line(rec.at, a.describe() + (" (muted)" if a.acked else ""), a.level)
+        if self.on_alarm:
+            self.on_alarm(rec)
+        if a.level != "warning":
+            self._spawn(self._notify(a))
+        if a.loud and not a.acked:
+            self._last_sound = self.clock.now()
+            self._spawn(self._sound(a, rec))
+
+    async def _notify(self, a: ActiveAlarm) -> None:
+        if not self.notifier.enabled:
+            return
+        err = await self.notifier.send(f"anklet {a.level.upper()}", a.message, critical=a.level != "notice")
+        if err and self.notifier.sent == 0 and "notify" not in self._sound_errors:
+            self._sound_errors.add("notify")
+            self.faults.notify_failed(err)
+            await self._faults_changed(self.clock.now())
+
+    async def _sound(self, a: ActiveAlarm | None, rec: AlarmRecord | None = None) -> None:
+        result = await self.sound.play()
+        if rec is not None:
+            rec.sounded = str(result)
+        if a is not None:
+            for i in a.ids[-1:]:
+                with contextlib.suppress(*_DB_ERRORS):
+                    self.store.set_sounded(i, str(result))
+        if result.error and result.error not in self._sound_errors:
+            self._sound_errors.add(result.error)
+            self.faults.sound_failed(f"{result.error}; used {result.how}")
+            await self._faults_changed(self.clock.now())
+
+    # -- acknowledge and mute --------------------------------------------------------------------
+
+    def acknowledge(self, by: str = "key", mute_s: float | None = None) -> int:
+        """Silence every active alarm and mute them for mute_s; return how many were acknowledged."""
+        now = self.clock.now()
+        mute = self.s.mute_s if mute_s is None else mute_s
+        ids: list[int] = []
+        n = 0
+        for key, a in list(self.active.items()):
+            if a.acked:
+                continue
+            n += 1
+            a.acked, a.muted_until = True, now + mute
+            ids += a.ids
+            if key[0] == "fault":
+                self._muted_codes.add(a.code)
+            if not a.present:
+                del self.active[key]
+        self.muted_until = now + mute
+        with contextlib.suppress(*_DB_ERRORS):
+            self.store.ack_alarms(ids, now, by)
+        if n:
+            still = [a for a in self.active.values() if a.present]
+            tail = f"; still present, they sound again at {clock_text(now + mute)} unless resolved" if still else ""
+            self.view.line(now, f"acknowledged {n} alarm(s) ({by}); muted for {duration_text(mute)}{tail}", "ok")
+        else:
+            self.view.line(now, f"nothing to acknowledge ({by}); muted for {duration_text(mute)}", "info")
+        return n
+
+    # -- housekeeping ------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        next_beat = 0.0
+        while not self._stop.is_set():
+            await self.clock.sleep(self.s.tick_s)
+            now = self.clock.now()
+            await self.tick(now)
+            if self._session is not None and now >= next_beat:
+                next_beat = now + self.s.heartbeat_s
+                with contextlib.suppress(*_DB_ERRORS):
+                    self.store.session_alive(self._session, now)
+
+    async def tick(self, now: float) -> None:
+        try:
+            requests = self.store.take_requests(now)
+        except _DB_ERRORS:
+            requests = []
+        for r in requests:
+            if r["action"] == "ack":
+                self.acknowledge(by=r.get("source") or "cli", mute_s=r.get("mute_s"))
+        if self.pending:
+            await self._flush_pending()
+        if self.connected and now >= self._next_status:  # here, not in the receive loop: it may be waiting
+            self._next_status = now + self.s.status_s
+            with contextlib.suppress(LinkError):  # the receive loop notices a lost link
+                await self._read_status()
+        await self._faults_changed(now)
+        if self.muted_until is not None and now >= self.muted_until:
+            self.muted_until = None
+            self._muted_codes.clear()
+        for key, a in list(self.active.items()):
+            if a.acked and a.muted_until is not None and now >= a.muted_until:
+                if a.present:
+                    a.acked, a.muted_until = False, None
+                    await self._announce(a, AlarmRecord(a.level, a.code, "mute over, still: " + a.message, now))
+                else:
+                    del self.active[key]
+        loud = [a for a in self.active.values() if a.loud and not a.acked]
+        if loud and now - self._last_sound >= self.s.repeat_s:
+            self._last_sound = now
+            self._spawn(self._sound(None))
+        self.view.update(self.snapshot(now))
+
+    def snapshot(self, now: float | None = None) -> Snapshot:
+        now = self.clock.now() if now is None else now
+        episode = ""
+        if self.episode is not None and self._band_now is not None:
+            boot, onset, _ = self.episode
+            band_t, at = self._band_now
+            running = (band_t + (now - at) * 1000 - onset) / 1000
+            level = self.rule.level
+            episode = f"rhythmic movement for {duration_text(max(0.0, running))}" + (f" ({level.upper()})" if level else "")
+        alarms = sorted((a for a in self.active.values() if not a.acked), key=lambda a: (_RANK.get(a.level, 9), a.since))
+        muted = None if self.muted_until is None else max(0.0, self.muted_until - now)
+        return Snapshot(
+            now=now, band=self.band_id, link=self.link_state, silent_s=self.faults.silent_for(now),
+            battery_pct=self.battery[0] if self.battery else None, battery_mv=self.battery[1] if self.battery else None,
+            worn=self.worn, activity=self.activity, episode=episode, alarms=[a.describe() for a in alarms],
+            muted_s=muted, logged=self.logged,
+        )
+
+    # -- the acknowledge key ----------------------------------------------------------------------
+
+    def _start_keys(self) -> Callable[[], None] | None:
+        if not sys.stdin.isatty():
+            return None
+        try:
+            import termios
+            import tty
+        except ImportError:  # Windows: `anklet ack` from another terminal
+            return None
+        fd = sys.stdin.fileno()
+        old = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        loop = asyncio.get_running_loop()
+
+        def on_key() -> None:
+            ch = os.read(fd, 1)
+            if ch in (b"a", b"A", b" ", b"\n"):
+                self.acknowledge("key")
+
+        loop.add_reader(fd, on_key)
+
+        def restore() -> None:
+            loop.remove_reader(fd)
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+        return restore
+
+
+# -- `anklet monitor` ----------------------------------------------------------------------------------
+
+
+def _open_ble_link(band: str | None) -> BandLink:
+    from .cli import CliError
+
+    try:
+        from . import ble  # the Bluetooth issue's module
+    except ImportError as exc:
+        raise CliError(f"Bluetooth support is not available in this build ({exc}); `anklet demo` runs without it") from exc
+    opener = getattr(ble, "open_link", None) or getattr(ble, "BleakLink", None)
+    if opener is None:
+        raise CliError("anklet.ble has no open_link(); cannot connect to a band")
+    return opener(band) if band else opener()  # type: ignore[no-any-return]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("monitor", help="watch the band all night: log, alarms, faults",
+                              description="Connect to the paired band and watch it: log every event, alarm on "
+                                          "prolonged rhythmic shaking, raise FAULT alarms when watching stops.")
+    p.add_argument("--band", help="band address or name (default: the paired band)")
+    p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
+    p.add_argument("--alarm-s", type=float, default=ALARM_S_DEFAULT, help="ALARM after this many seconds of rhythm (10-120)")
+    p.add_argument("--mute-min", type=float, default=5.0, help="acknowledging mutes for this many minutes (default 5)")
+    p.add_argument("--no-data-s", type=float, default=30.0, help="FAULT when nothing arrives for longer (default 30)")
+    p.add_argument("--sound", choices=("auto", "bell", "report"), default="auto",
+                   help="auto: play the alarm sound (terminal bell if impossible); bell; report: print only")
+    p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+    p.set_defaults(func=_cmd_monitor)
+
+
+def _cmd_monitor(args: Any) -> int:
+    from .cli import CliError
+    from .store import StoreError, default_db_path
+
+    try:
+        settings = Settings(alarm_s=args.alarm_s, mute_s=args.mute_min * 60, no_data_s=args.no_data_s)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        store = Store(args.db or default_db_path())
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    link = _open_ble_link(args.band)
+    mon = Monitor(link, store, settings=settings, sound=Sound(args.sound), notifier=Notifier(not args.no_notify))
+
+    async def main() -> None:
+        task = asyncio.create_task(mon.run(keys=True))
+        try:
+            await task
+        except asyncio.CancelledError:
+            mon.stop()
+            await task
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    sys.stdout.write("\a")
+    return 0

@@ -1,0 +1,150 @@
+"""FAULT alarms: link silent, band not worn, battery, the log not writable, resets and drops, no sound."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from monitor_helpers import START, Rig, activity_script, episode_script
+
+from anklet.faults import FaultTracker
+from anklet.monitor import Settings
+from anklet.records import DeviceEvent
+from anklet_fw import events as fw
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_link_silent_raises_fault_within_30_s_and_clears_on_return(tmp_path):
+    actions = [(100, lambda b: b.set_radio(False)), (200, lambda b: b.set_radio(True))]
+    rig = run(Rig(tmp_path, script=activity_script(300), duration_s=300, actions=actions).run())
+    [fault] = rig.raised(code="no_data")
+    # Status is read every 10 s, so the last data came at most 10 s before the link went.
+    assert 120 <= rig.t(fault.at) <= 131
+    assert fault.level == "fault" and fault.sounded  # a FAULT sounds
+    [logged] = rig.store.alarms(faults=True)
+    assert logged.code == "no_data" and logged.ended_at is not None
+    assert 200 <= logged.ended_at.timestamp() - START <= 215  # reconnected with backoff (10 s at most)
+    assert rig.store.count_events() == rig.band.sent  # what the band kept meanwhile arrived, once
+
+
+@pytest.mark.parametrize("no_data_s", [15, 60])
+def test_no_data_limit_is_a_setting(tmp_path, no_data_s):
+    actions = [(50, lambda b: b.set_radio(False))]
+    rig = run(Rig(tmp_path, duration_s=200, actions=actions,
+                  settings=Settings(poll_s=0.01, no_data_s=no_data_s)).run(settle_s=0))
+    [fault] = rig.raised(code="no_data")
+    assert 50 - 10 + no_data_s <= rig.t(fault.at) <= 50 + no_data_s + 1.5
+
+
+def test_band_not_worn(tmp_path):
+    def off(b):
+        b.worn = False
+
+    def on(b):
+        b.worn = True
+
+    rig = run(Rig(tmp_path, duration_s=200, actions=[(60, off), (120, on)]).run())
+    [fault] = rig.raised(code="not_worn")
+    assert 60 <= rig.t(fault.at) <= 71  # the next status read
+    [logged] = rig.store.faults()
+    assert logged.kind == "not_worn" and 120 <= logged.end.timestamp() - START <= 131
+
+
+def test_battery_low_then_critical(tmp_path):
+    # 24 % draining 36 %/h (1 % per 100 s); the band reports whole percent, rounded down: 20 % from 300 s on, 5 % from 1800 s.
+    rig = run(Rig(tmp_path, duration_s=2000, battery_pct=24.0, drain_pct_per_h=36.0).run())
+    low = rig.raised(code="battery_low")
+    crit = rig.raised(code="battery_critical")
+    assert len(low) == 1 and len(crit) == 1
+    assert 300 <= rig.t(low[0].at) <= 311
+    assert 1800 <= rig.t(crit[0].at) <= 1811
+    assert "20 %" in low[0].message or "19 %" in low[0].message
+
+
+def test_read_only_log_raises_fault_alarms_still_work_nothing_lost(tmp_path):
+    path = tmp_path / "night.db"
+    saved = {}
+
+    def break_log(b):
+        saved["db"] = rig.store.db
+        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        ro.row_factory = sqlite3.Row
+        rig.store.db = ro
+
+    def mend_log(b):
+        rig.store.db.close()
+        rig.store.db = saved["db"]
+
+    script = episode_script(60, 40) + activity_script(200)
+    rig = Rig(tmp_path, script=script, duration_s=200, actions=[(50, break_log), (130, mend_log)])
+    rig.band.pace_max_s = 0.005  # the band is not acknowledged meanwhile; do not wait for it
+    run(rig.run())
+    [fault] = rig.raised(code="log_write")
+    assert 50 <= rig.t(fault.at) <= 62 and "readonly" in fault.message
+    # The episode during the failure still alarmed, on time.
+    [alarm] = rig.raised("alarm")
+    assert rig.t(alarm.at) == pytest.approx(80, abs=1.5)
+    # Once the log could be written again everything reached it, exactly once; the band was acknowledged.
+    assert rig.store.count_events() == rig.band.sent
+    seqs = [e.event.seq for e in rig.store.events()]
+    assert seqs == sorted(set(seqs))
+    assert rig.band.queue.depth() == 0
+    assert "log_write" not in rig.monitor.faults.active
+    # The alarm raised while the log was read-only could not be logged; the fault says so, later ones are.
+    assert [e.duration_s for e in rig.store.episodes()] == [40.0]
+
+
+def test_band_reset_and_dropped_events_are_faults():
+    ft = FaultTracker(start=0)
+    ft.event(DeviceEvent("boot", 0, {"reason": 1, "boot_count": 7, "fw_version": 1}, 1, 7))
+    ft.event(DeviceEvent("activity", 60_000, {}, 2, 7))
+    assert ft.check(1) == []  # switched on at bedtime: fine
+    ft.event(DeviceEvent("boot", 0, {"reason": 3, "boot_count": 8, "fw_version": 1}, 3, 8))
+    [reset] = ft.check(2)
+    assert reset.code == "band_reset" and "watchdog" in reset.message
+    ft.event(DeviceEvent("dropped", 10_000, {"count": 40, "first_seq": 4, "last_seq": 43}, 44, 8))
+    [drop] = ft.check(3)
+    assert drop.code == "dropped" and "40 events" in drop.message
+    # Events from a new boot without its BOOT event (lost) still reveal the reset.
+    ft.event(DeviceEvent("activity", 60_000, {}, 50, 9))
+    [again] = ft.check(4)
+    assert again.code == "band_reset" and "boot 9" in again.message
+    # A watchdog reset is a fault even as the first thing heard.
+    ft2 = FaultTracker(start=0)
+    ft2.event(DeviceEvent("boot", 0, {"reason": 3, "boot_count": 2, "fw_version": 1}, 1, 2))
+    assert [c.code for c in ft2.check(1)] == ["band_reset"]
+
+
+def test_band_reset_during_the_night_reaches_the_log(tmp_path):
+    reset = [(100_000, (fw.BOOT, 100_000, 3, 2, 1, 0, 0, 0, 0))]  # recorded as if the band came back from a watchdog
+    rig = run(Rig(tmp_path, script=reset, duration_s=150).run())
+    [fault] = rig.raised(code="band_reset")
+    assert rig.t(fault.at) == pytest.approx(100, abs=1.5)
+    assert [a.code for a in rig.store.alarms(faults=True)] == ["band_reset"]
+
+
+def test_alarm_that_cannot_be_sounded_is_reported(tmp_path):
+    rig = Rig(tmp_path, script=episode_script(10, 30), duration_s=120, sound_player=["false"])
+    run(rig.run())
+    [alarm] = rig.raised("alarm")
+    assert alarm.sounded.startswith("terminal bell")  # the last resort
+    [fault] = rig.raised(code="sound")
+    assert "could not be sounded" in fault.message and "false failed" in fault.message
+    assert any(a.code == "sound" for a in rig.store.alarms(faults=True))
+    # Reported once, not on every repeat.
+    assert len(rig.raised(code="sound")) == 1
+
+
+def test_crashed_monitor_is_reported_at_the_next_start(tmp_path):
+    from anklet.store import Store
+
+    s = Store(tmp_path / "night.db")
+    s.start_session(START - 3600)  # a monitor that never ended its session: killed, or the machine died
+    s.close()
+    rig = run(Rig(tmp_path, duration_s=20).run())
+    [fault] = rig.raised(code="host_crash")
+    assert "stopped unexpectedly" in fault.message
