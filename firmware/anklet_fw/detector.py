@@ -22,15 +22,14 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-_RING = const(16)
+_RING = const(8)
 _REC = const(9)
 
 class Detector:
     def __init__(self, fs=50, range_g=8, params=None):
-        self.params = check_params(params or {})
         self.fe = Frontend(fs, range_g)
         self.fs = fs
-        self.episodes = Episodes(self, self.params)
+        self.episodes = Episodes(self, check_params(params or {}))
         self.activity = Activity(self)
         self.ring = array("i", bytes(4 * _RING * _REC))
         self.head = 0  # next event to hand out

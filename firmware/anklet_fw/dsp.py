@@ -1,7 +1,7 @@
 # The detector's signal path: raw accelerometer counts in, one feature set per second out.
 #
 # Per raw sample: saturation check and a D-sample boxcar (decimation to fd = fs/D,
-# 25..50 Hz). Per decimated sample: gravity removed by subtracting a centred 1 s
+# 18..35 Hz). Per decimated sample: gravity removed by subtracting a centred 1 s
 # moving mean per axis (posture changes become one short transient, not rhythm),
 # scaled to 2 mg units and clamped at 2 g, written to a ring; jerks counted. Once a
 # second (a "hop"): RMS amplitude of the last 3 s; if there is movement at all, the
@@ -11,7 +11,7 @@
 #
 # Integers only, nothing allocated after __init__. Bit budget (ESP32 small ints are
 # +-2**30): u = band value in 2 mg units, |u| <= 1000 (clamp); e = |u|^2 summed over
-# axes <= 3e6; window sums over W <= 149 samples <= 4.5e8; (E + Eb) <= 9e8 < 2**30;
+# axes <= 3e6; window sums over W <= 105 samples <= 3.2e8; (E + Eb) <= 9e8 < 2**30;
 # correlations are shifted so (R >> s) < 2**19 before scaling by 2**10.
 #
 # host/anklet/twin.py computes exactly the same features with numpy, vectorised;
@@ -28,6 +28,7 @@ except ImportError:  # CPython
 
 FS_MIN = const(25)
 FS_MAX = const(104)
+FD_MAX = const(35)  # highest decimated rate: bounds the ring, so the state stays under 4 KB
 RANGES_G = (2, 4, 8, 16)
 
 WIN_S = const(3)  # analysis window, seconds
@@ -55,7 +56,7 @@ def geometry(fs):
     """Derived sizes for a data rate: (D, L, c, W, kmin, kmax, B). Shared with the twin."""
     if not FS_MIN <= fs <= FS_MAX:
         raise ValueError("data rate %d Hz out of range %d..%d" % (fs, FS_MIN, FS_MAX))
-    d = max(1, fs // 25)
+    d = -(-fs // FD_MAX)  # the fewest samples per block that keep fd <= 35 Hz (memory)
     lhp = (fs + d // 2) // d  # 1 s of decimated samples
     c = (lhp - 1) // 2  # centre of the moving-mean window
     w = (WIN_S * fs + d // 2) // d
@@ -239,29 +240,39 @@ class Frontend:
         self._peak()
 
     def _peak(self):
+        # Peaks are compared by their parabola-interpolated height: at 6-8 Hz a period
+        # is only 3-5 samples, and the sampled peak can sit far below the true one.
         r = self.r
         best = 0
         for k in range(self.kmin, self.kmax + 1):
-            if r[k] > r[k - 1] and r[k] >= r[k + 1] and r[k] > best:
-                best = r[k]
+            if r[k] > r[k - 1] and r[k] >= r[k + 1]:
+                h = _vertex(r[k - 1], r[k], r[k + 1])
+                if h > best:
+                    best = h
         if best <= 0:
             return
         # The shortest lag nearly as strong as the best: the period, not a multiple of it.
-        thr = best - (best >> 3)
+        thr = best - (best >> 2)
+        h = 0
         for k in range(self.kmin, self.kmax + 1):
-            if r[k] > r[k - 1] and r[k] >= r[k + 1] and r[k] >= thr:
-                break
+            if r[k] > r[k - 1] and r[k] >= r[k + 1]:
+                h = _vertex(r[k - 1], r[k], r[k + 1])
+                if h >= thr:
+                    break
         a = r[k - 1]
-        b = r[k]
         c = r[k + 1]
-        den = a - 2 * b + c
-        frac = (128 * (a - c)) // den if den < 0 else 0
+        frac = (128 * (a - c)) // (a - 2 * r[k] + c)  # a local maximum: the divisor is < 0
         if frac > 128:
             frac = 128
         elif frac < -128:
             frac = -128
-        self.rhythm = b
+        self.rhythm = h if h < 1024 else 1024
         self.freq_chz = (self.fs * 25600) // (self.d * (256 * k + frac))
+
+
+def _vertex(a, b, c):
+    # Height of the parabola through (-1, a), (0, b), (1, c) at its top; b is a local maximum.
+    return b + ((a - c) * (a - c)) // (-8 * (a - 2 * b + c))
 
 
 def _energy(v, lo, hi):

@@ -23,12 +23,13 @@ except ImportError:  # CPython
 PARAMS = {
     "amp_min_mg": (20, 8, 500),  # smallest RMS amplitude that counts as rhythm
     "rhythm_min": (560, 300, 1000),  # autocorrelation peak, 1024 = perfectly periodic
-    "start_s": (5, 3, 20),  # rhythmic seconds before an episode starts
+    "start_s": (6, 3, 20),  # rhythmic seconds before an episode starts (a 3 s burst fills 5 windows)
     "update_s": (2, 1, 10),  # seconds between UPDATE events
     "gap_s": (2, 0, 5),  # non-rhythmic seconds tolerated inside an episode
 }
-F_MIN_CHZ = const(100)
-F_MAX_CHZ = const(800)
+# Estimates just outside 1..8 Hz still count: a true 8.0 Hz can read 8.05.
+F_MIN_CHZ = const(95)
+F_MAX_CHZ = const(850)
 ONSET_BACK_MS = const(2000)  # first rhythmic window's start: 3 s window, 0.5 s filter delay, half-filled
 END_BACK_MS = const(2000)  # likewise, the last rhythmic window still holds 2 s of rhythm after it stops
 _EDGE = const(5)  # seconds averaged for the start and end frequency

@@ -129,22 +129,21 @@ def _correlate(up, ce, top, energy, w, kmin, kmax, fs, d):
     den = np.maximum((tot >> 1) >> s, 1)
     r = ((corr >> s) << 10) // den
 
-    inner = r[:, 1:-1]
-    peak = (inner > r[:, :-2]) & (inner >= r[:, 2:])
-    best = np.where(peak, inner, 0).max(axis=1)
-    thr = best - (best >> 3)
-    chosen = peak & (inner >= thr[:, None]) & (best[:, None] > 0)
+    left, inner, right = r[:, :-2], r[:, 1:-1], r[:, 2:]
+    peak = (inner > left) & (inner >= right)
+    curv = np.where(peak, left - 2 * inner + right, -1)  # < 0 at every local maximum
+    height = inner + ((left - right) ** 2) // (-8 * curv)
+    best = np.where(peak, height, 0).max(axis=1)
+    thr = best - (best >> 2)
+    chosen = peak & (height >= thr[:, None]) & (best[:, None] > 0)
     has = chosen.any(axis=1)
     j = np.argmax(chosen, axis=1)
     rows = np.arange(len(top))
-    a, bb, c = r[rows, j], r[rows, j + 1], r[rows, j + 2]
-    den2 = a - 2 * bb + c
-    safe = np.where(den2 < 0, den2, -1)
-    frac = np.where(den2 < 0, (128 * (a - c)) // safe, 0)
-    frac = np.clip(frac, -128, 128)
+    a, c = left[rows, j], right[rows, j]
+    frac = np.clip((128 * (a - c)) // curv[rows, j], -128, 128)
     k = lags[j + 1]
     freq = (fs * 25600) // (d * (256 * k + frac))
-    return np.where(has, bb, 0), np.where(has, freq, 0)
+    return np.where(has, np.minimum(height[rows, j], 1024), 0), np.where(has, freq, 0)
 
 
 class _Sink:

@@ -1,0 +1,50 @@
+"""Shared test helpers: signals in sensor counts, and the real MicroPython binary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anklet.engines import FIRMWARE_DIR, micropython_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def counts_from_g(acc: np.ndarray, range_g: int = 8) -> np.ndarray:
+    cpg = 32768 // range_g
+    return np.clip(np.round(acc * cpg), -32768, 32767).astype(np.int16)
+
+
+def still(seconds: float, fs: int = 50, gravity=(0.2, 0.1, 0.97), noise: float = 0.0012,
+          seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    g = np.array(gravity) / np.linalg.norm(gravity)
+    return g[None, :] + noise * rng.standard_normal((n, 3))
+
+
+def shake(acc: np.ndarray, fs: int, t0: float, t1: float, freq: float, amp: float,
+          direction=(1.0, 0.3, 0.2)) -> np.ndarray:
+    t = np.arange(len(acc)) / fs
+    d = np.array(direction) / np.linalg.norm(direction)
+    on = (t >= t0) & (t < t1)
+    out = acc.copy()
+    out[on] += amp * np.sin(2 * np.pi * freq * (t[on] - t0))[:, None] * d[None, :]
+    return out
+
+
+def run_mp(code: str, timeout: float = 120) -> str:
+    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:.frozen")
+    proc = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr + proc.stdout[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def mpy_bin() -> str:
+    return micropython_binary()

@@ -1,0 +1,150 @@
+"""What the detector must and must not call an episode (movements from shared/DOMAIN.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import counts_from_g, shake, still
+
+from anklet import engines, simulate, trace
+
+FS = 50
+
+
+def events_of(acc, fs=FS, rg=8):
+    return engines.run_model(counts_from_g(acc, rg), fs, rg)
+
+
+def episodes(events):
+    return [e for e in events if e.kind == "end"]
+
+
+@pytest.mark.parametrize("freq", [1.0, 1.3, 2.0, 2.7, 3.5, 5.0, 6.5, 8.0])
+def test_sustained_rhythm_1_to_8_hz_found_with_frequency_within_0_2_hz(freq):
+    acc = shake(still(120), FS, 30, 90, freq, 0.3)
+    ends = episodes(events_of(acc))
+    assert len(ends) == 1
+    f = ends[0].fields
+    assert abs(f["freq_chz"] / 100 - freq) <= 0.2
+    assert abs(f["onset_ms"] / 1000 - 30) <= 2.0  # dated back to when the rhythm began
+    assert abs(f["dur_ms"] / 1000 - 60) <= 3.0
+
+
+def test_start_comes_once_rhythm_has_held_a_few_seconds_and_updates_follow():
+    acc = shake(still(120), FS, 30, 90, 2.0, 0.3)
+    evs = events_of(acc)
+    start = next(e for e in evs if e.kind == "start")
+    assert 33 <= start.t <= 40
+    updates = [e.t for e in evs if e.kind == "update"]
+    assert updates and max(np.diff(updates)) <= 2.0
+    assert all(e.fields["onset_ms"] == start.fields["onset_ms"] for e in evs if e.kind in ("update", "end"))
+
+
+def test_slowing_clonic_jerking_reports_its_drift():
+    nt = simulate.Night(np.random.default_rng(3), 0.05, 100)
+    nt.rng = np.random.default_rng(5)
+    nt.clonic(20.0, 120.0)
+    t, acc = nt.signal()
+    truth = nt.truth[0].params
+    ends = episodes(engines.run_model(trace.to_counts(trace.Trace(t, acc), FS, 8), FS, 8))
+    assert len(ends) == 1
+    f = ends[0].fields
+    assert abs(f["f_start_chz"] / 100 - truth["freq_start"]) < 0.35
+    assert abs(f["f_end_chz"] / 100 - truth["freq_end"]) < 0.35
+    assert (f["f_end_chz"] - f["f_start_chz"]) / 100 == pytest.approx(truth["freq_end"] - truth["freq_start"], abs=0.4)
+
+
+def test_subtle_small_clonic_still_found():
+    acc = shake(still(100), FS, 20, 70, 1.5, 0.07)
+    assert len(episodes(events_of(acc))) == 1
+
+
+def _no_start(acc, fs=FS, rg=8):
+    evs = events_of(acc, fs, rg)
+    assert not [e for e in evs if e.kind == "start"], [e for e in evs if e.kind != "activity"]
+    return evs
+
+
+def test_sensor_noise_alone_is_quiet():
+    evs = _no_start(still(180, noise=0.003))
+    assert [e.fields["jerks"] for e in evs if e.kind == "activity"] == [0, 0, 0]
+
+
+def test_posture_changes_are_not_shaking():
+    acc = still(180)
+    t = np.arange(len(acc)) / FS
+    for t0 in (30, 70, 110, 150):  # the leg rolls over: gravity moves between axes
+        w = np.clip((t - t0) / 1.5, 0, 1)[:, None]
+        new = np.roll(acc[0], 1)
+        acc = acc * (1 - w) + new * w
+    evs = _no_start(acc)
+    assert sum(e.fields["posture_changes"] for e in evs if e.kind == "activity") >= 1
+
+
+def test_isolated_twitches_are_counted_but_not_episodes():
+    rng = np.random.default_rng(4)
+    acc = still(120)
+    for t0 in np.sort(rng.uniform(5, 115, 25)):
+        i = int(t0 * FS)
+        m = int(rng.uniform(0.05, 0.3) * FS)
+        acc[i:i + m] += 0.5 * np.sin(2 * np.pi * np.arange(m) / m)[:, None] * rng.normal(size=3)
+    evs = _no_start(acc)
+    assert sum(e.fields["jerks"] for e in evs if e.kind == "activity") >= 15
+
+
+def test_a_few_beats_of_rhythm_are_not_an_episode():
+    _no_start(shake(still(60), FS, 20, 23, 2.5, 0.4))
+
+
+def test_startle_then_jittery_tremor_is_not_an_episode():
+    acc = still(60)
+    i = 20 * FS
+    acc[i:i + 40] += 1.2 * np.sin(2 * np.pi * np.arange(40) / 40)[:, None]
+    _no_start(shake(acc, FS, 20.8, 24.0, 9.0, 0.05))
+
+
+def test_slow_rocking_is_not_an_episode():
+    _no_start(shake(still(300), FS, 10, 290, 0.6, 0.1))
+
+
+def test_patting_too_small_at_the_ankle_is_not_an_episode():
+    _no_start(shake(still(200), FS, 10, 190, 2.0, 0.012))
+
+
+def test_irregular_kicking_is_not_an_episode():
+    rng = np.random.default_rng(8)
+    acc = still(120)
+    t = 10.0
+    while t < 110:
+        period = 0.8 * (1 + 0.5 * rng.standard_normal())
+        period = max(0.3, period)
+        m = int(period * FS)
+        i = int(t * FS)
+        acc[i:i + m] += rng.uniform(0.3, 1.5) * np.sin(2 * np.pi * np.arange(m) / m)[:, None] * rng.normal(size=3)
+        t += period
+    _no_start(acc)
+
+
+def test_saturated_sensor_is_not_shaking():
+    acc = still(120)
+    acc[40 * FS: 100 * FS] = [9.0, -9.0, 9.0]  # stuck at full scale
+    evs = _no_start(acc)
+    assert sum(e.fields["saturated"] for e in evs if e.kind == "activity") >= 50 * FS
+
+
+def test_activity_summary_every_minute_on_the_sample_clock():
+    evs = events_of(still(185))
+    acts = [e for e in evs if e.kind == "activity"]
+    assert [e.t for e in acts] == [60.0, 120.0, 180.0]
+    assert all(set(e.fields) >= {"movement_mg", "jerks", "rhythm_s", "posture"} for e in acts)
+
+
+def test_settings_out_of_range_are_refused():
+    from anklet_fw.detector import Detector
+
+    with pytest.raises(ValueError, match="rhythm_min"):
+        Detector(50, 8, {"rhythm_min": 5000})
+    with pytest.raises(ValueError, match="data rate"):
+        Detector(200, 8)
+    with pytest.raises(ValueError, match="range"):
+        Detector(50, 3)
