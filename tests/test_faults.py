@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 
 import pytest
-from monitor_helpers import START, Rig, activity_script, episode_script
+from test_monitor_helpers import START, Rig, activity_script, episode_script
 
 from anklet.faults import FaultTracker
 from anklet.monitor import Settings

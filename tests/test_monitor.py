@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from monitor_helpers import START, Rig, activity_script, episode_script
+from test_monitor_helpers import START, Rig, activity_script, episode_script
 
 from anklet.alarm import AlarmRule
 from anklet.monitor import Settings

@@ -1,4 +1,4 @@
-"""Shared helpers for the monitor tests: a scripted virtual band, a monitor on a virtual clock."""
+"""Shared helpers for the monitor tests (no tests here): a scripted virtual band, a monitor on a virtual clock."""
 
 from __future__ import annotations
 
