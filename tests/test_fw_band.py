@@ -1,0 +1,194 @@
+# The sampling loop with fake chip, RAM flash and a fake clock. Runs under CPython
+# and under the micropython binary.
+import math
+from array import array
+
+from anklet_fw import band as bandmod
+from anklet_fw import events as ev
+from anklet_fw import packet
+from anklet_fw.band import Band
+from anklet_fw.flashdev import RamFlash
+from anklet_fw.sim import ArraySource, FakeI2C, FakeLSM6, FakeMPU6886
+
+FS = 52
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0
+
+    def ticks_ms(self):
+        return self.t
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+
+class WDT:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+class ADC:
+    def __init__(self, uv):
+        self.uv = uv
+
+    def read_uv(self):
+        return self.uv
+
+
+def shaking(seconds_still, seconds_shake, fs=FS, hz=3, amp_g=0.3):
+    n = fs * (seconds_still + seconds_shake + seconds_still)
+    d = array("h", bytes(6 * n))
+    a = int(amp_g * 4096)
+    for i in range(n):
+        s = i - fs * seconds_still
+        x = 0
+        if 0 <= s < fs * seconds_shake:
+            x = int(a * math.sin(2 * math.pi * hz * s / fs))
+        d[3 * i] = x
+        d[3 * i + 1] = 200
+        d[3 * i + 2] = 4096
+    return d
+
+
+def rig(data, part="lsm6", flash=None, **kw):
+    src = ArraySource(data)
+    chip = FakeMPU6886(src) if part == "mpu" else FakeLSM6(src)
+    bus = FakeI2C(chip)
+    from anklet_fw.imu import probe
+
+    imu = probe(bus, chip.addr)
+    clock = Clock()
+    wdt = WDT()
+    flash = flash or RamFlash(24, 4096)
+    b = Band(imu, flash, clock, wdt=wdt, **kw)
+    return b, chip, bus, clock, wdt
+
+
+def run_seconds(b, chip, clock, seconds, fs=FS):
+    for _ in range(seconds):
+        clock.t += 1000
+        chip.tick(fs)
+        b.step()
+
+
+def queued(b):
+    out = []
+    buf = bytearray(42)
+    for s in range(b.queue.first_seq(), b.queue.next_seq()):
+        assert b.queue.read_into(s, buf)
+        seq, boot, kind, t_ms, f = packet.decode(buf)
+        out.append((seq, boot, kind, t_ms, list(f)))
+    return out
+
+
+def test_boot_event_first_then_episode_events_reach_flash():
+    b, chip, _, clock, wdt = rig(shaking(10, 40), reset_reason=bandmod.REASON_POWER_ON)
+    assert b.boot_count == 1
+    run_seconds(b, chip, clock, 70)
+    evs = queued(b)
+    assert evs[0][2] == ev.BOOT and evs[0][4][:3] == [bandmod.REASON_POWER_ON, 1, bandmod.FW_VERSION]
+    kinds = [e[2] for e in evs]
+    assert ev.START in kinds and ev.END in kinds, kinds
+    assert ev.ACTIVITY in kinds and ev.STATUS in kinds
+    start = evs[kinds.index(ev.START)]
+    assert 250 <= start[4][1] <= 350  # freq_chz near 3 Hz
+    assert [e[0] for e in evs] == list(range(1, len(evs) + 1))
+    assert wdt.feeds == 70 and b.det.overrun == 0
+    assert b.samples_in == 70 * FS
+
+
+def test_status_reports_battery_wear_overflows_and_depth():
+    still = array("h", [0, 200, 4096] * (FS * 30))
+    b, chip, _, clock, _ = rig(still, adc=ADC(1900000), bat_div=(2, 1))
+    b.apply_settings({"status_s": 10, "off_min": 5})
+    run_seconds(b, chip, clock, 20)
+    mv, pct, worn, ovf, depth, up, flags = b.status()
+    assert mv == 3800 and pct == 50 and worn == 1 and ovf == 0 and up == 20
+    assert depth == b.queue.depth() > 0
+    chip.tick(2000)  # the loop stalled: the FIFO overflowed
+    clock.t += 40000
+    b.step()
+    assert b.status()[3] == 1
+    run_seconds(b, chip, clock, 5 * 60 + 10)  # five minutes without any movement: not worn
+    assert b.status()[2] == 0
+    st = [e for e in queued(b) if e[2] == ev.STATUS]
+    assert st[-1][4][2] == 0 and st[0][4][0] == 3800
+    assert b.status()[6] & bandmod.FLAG_NO_BATTERY == 0
+
+
+def test_dead_bus_starves_the_watchdog_but_the_loop_goes_on():
+    b, chip, bus, clock, wdt = rig(shaking(5, 5))
+    run_seconds(b, chip, clock, 3)
+    assert wdt.feeds == 3
+    bus.fail_reads = 10**6
+    run_seconds(b, chip, clock, 4)
+    assert wdt.feeds == 3 and b.imu_errors == 4
+    assert b.status()[6] & bandmod.FLAG_IMU_ERROR
+    assert "failed after" in b.last_error
+    bus.fail_reads = 0
+    run_seconds(b, chip, clock, 2)
+    assert wdt.feeds == 5 and not b.status()[6] & bandmod.FLAG_IMU_ERROR
+
+
+def test_reset_keeps_unacknowledged_events_and_counts_boots():
+    flash = RamFlash(24, 4096)
+    b, chip, _, clock, _ = rig(shaking(5, 30), flash=flash)
+    run_seconds(b, chip, clock, 50)
+    before = queued(b)
+    b.queue.ack(before[2][0])
+    b2, chip2, _, clock2, _ = rig(shaking(1, 1), flash=flash, reset_reason=bandmod.REASON_WATCHDOG)
+    after = queued(b2)
+    assert b2.boot_count == 2
+    assert after[: len(before) - 3] == before[3:]
+    boot = after[-1]
+    assert boot[2] == ev.BOOT and boot[1] == 2 and boot[4][0] == bandmod.REASON_WATCHDOG
+    assert boot[0] == before[-1][0] + 1
+
+
+def test_raw_mode_streams_every_sample():
+    got = []
+
+    def sink(buf, n):
+        got.extend(buf[: 3 * n])
+
+    data = shaking(2, 2, fs=50)
+    b, chip, _, clock, _ = rig(data, part="mpu", raw_sink=sink)
+    assert b.settings["fs"] == 50
+    run_seconds(b, chip, clock, 2, fs=50)
+    assert got == []
+    b.apply_settings({"raw": 1})
+    run_seconds(b, chip, clock, 3, fs=50)
+    assert got == list(data[3 * 100 : 3 * 250])
+    assert b.status()[6] & bandmod.FLAG_RAW
+
+
+def test_settings_changes_are_validated_and_reconfigure_the_imu():
+    b, chip, _, clock, _ = rig(shaking(2, 2))
+    try:
+        b.apply_settings({"fs": 50})
+    except ValueError as exc:
+        assert "not a data rate" in str(exc)
+    else:
+        raise AssertionError("took a rate the LSM6 lacks")
+    b.apply_settings({"fs": 104, "start_s": 4})
+    assert b.det.fs == 104 and chip.rate() == 104 and b.settings["start_s"] == 4
+    run_seconds(b, chip, clock, 2, fs=104)
+    assert b.samples_in == 208
+
+
+def test_full_queue_reports_dropped_records():
+    flash = RamFlash(4 + 2 + 2, 512)  # settings, boots, journal and a tiny ring of 2 x 12 slots
+    b, chip, _, clock, _ = rig(array("h", [0, 200, 4096] * 10), flash=flash)
+    b.apply_settings({"status_s": 10})
+    run_seconds(b, chip, clock, 60 * 10)
+    assert b.queue.dropped > 0
+    kinds = [e[2] for e in queued(b)]
+    assert ev.DROPPED in kinds
+    d = [e for e in queued(b) if e[2] == ev.DROPPED][0]
+    assert d[4][0] > 0 and d[4][1] <= d[4][2]
+    assert b.status()[6] & bandmod.FLAG_DROPPED
