@@ -489,3 +489,23 @@ class BleakLink(BandLink):
 def _now_unix() -> tuple[int, int]:
     t = time.time()
     return int(t) & 0xFFFFFFFF, int((t % 1) * 1000)
+
+
+def open_link(band: str | None = None, *, store: PairingStore | None = None, **kwargs: Any) -> BleakLink:
+    """The link `anklet monitor` uses: the paired band `band` (address or name), or the only paired band."""
+    from .cli import CliError
+
+    store = store or PairingStore()
+    bands = store.all()
+    if band is not None:
+        match = [p for p in bands if band.upper() in (p.address.upper(), p.name.upper())]
+        if not match:
+            raise CliError(f"band {band} is not paired with this computer: run `anklet pair {band}` first "
+                           f"(paired: {', '.join(p.address for p in bands) or 'none'})")
+        return BleakLink(match[0], **kwargs)
+    if not bands:
+        raise CliError("no band is paired with this computer: run `anklet scan`, then `anklet pair ADDRESS`")
+    if len(bands) > 1:
+        raise CliError("several bands are paired; choose one with --band: " + ", ".join(
+            f"{p.address} ({p.name})" for p in bands))
+    return BleakLink(bands[0], **kwargs)

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.demo",
     "anklet.monitor",
     "anklet.logcmd",
+    "anklet.ble_commands",
     "anklet.triage.cli",
 )
 
