@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anklet_fw import band as fwband
+
 from .records import DeviceEvent
 
 NO_DATA_S = 30.0  # host clock, a setting
@@ -20,9 +22,17 @@ BATTERY_LOW_PCT = 20
 BATTERY_CRITICAL_PCT = 5
 BATTERY_HYSTERESIS_PCT = 3  # a low battery fault ends when the charge is this far above the threshold
 
-# Reset causes as MicroPython's machine.reset_cause() reports them on ESP32.
-RESET_NAMES = {1: "power on", 2: "hard reset", 3: "watchdog", 4: "wake from deep sleep", 5: "soft reset"}
-_EXPECTED_RESETS = (1,)  # switching the band on at bedtime is not a fault
+# BOOT event reasons, as the firmware reports them (anklet_fw/band.py).
+RESET_NAMES = {
+    fwband.REASON_UNKNOWN: "unknown cause",
+    fwband.REASON_POWER_ON: "power on",
+    fwband.REASON_HARD: "hard reset",
+    fwband.REASON_WATCHDOG: "watchdog",
+    fwband.REASON_SOFT: "soft reset",
+    fwband.REASON_DEEPSLEEP: "wake from deep sleep",
+    fwband.REASON_BROWNOUT: "brownout: battery too weak",
+}
+_EXPECTED_RESETS = (fwband.REASON_POWER_ON,)  # switching the band on at bedtime is not a fault
 
 # code -> one-line meaning (what the parent reads in the log and `anklet log`).
 CODES = {
@@ -73,6 +83,8 @@ class FaultTracker:
 
     def status(self, battery_pct: int, worn: bool, battery_mv: int | None = None) -> None:
         self._set("not_worn", not worn, "the band is not worn (off the ankle, or lying still in an impossible position)")
+        if battery_pct < 0:  # the band has no battery gauge (bench boards)
+            return
         mv = f", {battery_mv} mV" if battery_mv else ""
         for code, threshold in (("battery_critical", self.critical), ("battery_low", self.low)):
             if code in self.active:
