@@ -286,3 +286,13 @@ def test_docs_hold_the_current_tables():
 def test_rules_table_command_prints_the_tables():
     code, out = run(["--rules-table"])
     assert code == 0 and "| `seizure-like-not-stopped` | emergency |" in out and "| document | sign |" in out
+
+
+def test_interactive_tells_an_emergency_from_band_data_before_any_question():
+    known = normalise({"episode": {"duration_s": 320, "rhythmic": "yes"}})
+    out = io.StringIO()
+    _, result = interview(io.StringIO("n\n"), out, known=known)
+    text = out.getvalue()
+    assert result["level"] == "emergency"
+    assert text.index("EMERGENCY") < text.index("Keep answering")
+    assert FIELDS["observations.unresponsive"].question not in text

@@ -81,10 +81,29 @@ def interview(inp: TextIO, out: TextIO, *, known: dict[str, Any] | None = None,
               "Unknown answers never make the advice less cautious.\n")
     out.flush()
     told_emergency = False
+
+    def tell_if_emergency() -> bool:
+        """Print the call-now advice the first time the answers make it an emergency; False = stop asking."""
+        nonlocal told_emergency
+        if told_emergency:
+            return True
+        now = evaluate(inputs, book)
+        if now["level"] != "emergency":
+            return True
+        told_emergency = True
+        out.write("\n" + "!" * 60 + "\n" + now["headline"] + "\n")
+        for line in now["advice"][:3]:
+            out.write(f"  {line}\n")
+        out.write("!" * 60 + "\n")
+        out.write("Keep answering so the log is complete? [y/n] ")
+        out.flush()
+        return _readline(inp).lower() in YES
+
     try:
-        for fld in FIELDS.values():
-            if not fld.ask or inputs.get(fld.key) is not None:
-                continue
+        todo = [f for f in FIELDS.values() if f.ask and inputs.get(f.key) is None]
+        if not tell_if_emergency():
+            todo = []
+        for fld in todo:
             for attempt in range(MAX_TRIES):
                 out.write(_prompt(fld))
                 out.flush()
@@ -96,18 +115,8 @@ def interview(inp: TextIO, out: TextIO, *, known: dict[str, Any] | None = None,
                     out.write(f"  {exc}\n")
                     if attempt == MAX_TRIES - 1:
                         out.write("  (left as don't know)\n")
-            if not told_emergency:
-                now = evaluate(inputs, book)
-                if now["level"] == "emergency":
-                    told_emergency = True
-                    out.write("\n" + "!" * 60 + "\n" + now["headline"] + "\n")
-                    for line in now["advice"][:3]:
-                        out.write(f"  {line}\n")
-                    out.write("!" * 60 + "\n")
-                    out.write("Keep answering so the log is complete? [y/n] ")
-                    out.flush()
-                    if _readline(inp).lower() not in YES:
-                        break
+            if not tell_if_emergency():
+                break
     except _EndOfInput:
         out.write("\n(no more answers: the rest stay unknown)\n")
     result = evaluate(inputs, book)
