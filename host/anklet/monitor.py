@@ -642,11 +642,8 @@ def _open_ble_link(band: str | None) -> BandLink:
     try:
         from . import ble  # the Bluetooth issue's module
     except ImportError as exc:
-        raise CliError(f"Bluetooth support is not available in this build ({exc}); `anklet demo` runs without it") from exc
-    opener = getattr(ble, "open_link", None) or getattr(ble, "BleakLink", None)
-    if opener is None:
-        raise CliError("anklet.ble has no open_link(); cannot connect to a band")
-    return opener(band) if band else opener()  # type: ignore[no-any-return]
+        raise CliError(f"Bluetooth support is not available ({exc}); `anklet demo` runs without it") from exc
+    return ble.open_link(band)  # CliError with advice when the band is not paired
 
 
 def register(subparsers: Any) -> None:
