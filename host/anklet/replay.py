@@ -86,9 +86,10 @@ def _cmd(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     emit(items, args.json, sys.stdout)
     if not args.json:
-        alarms = [i for i in items if isinstance(i, AlarmDecision) and i.level != "clear"]
-        print(f"{len(items) - len(alarms)} device events, {len(alarms)} alarm decisions "
-              f"over {len(counts) / args.fs:.0f} s ({args.engine} engine)")
+        decisions = [i for i in items if isinstance(i, AlarmDecision)]
+        raised = [d for d in decisions if d.level == "alarm"]
+        print(f"{len(items) - len(decisions)} device events, {len(decisions)} alarm decisions "
+              f"({len(raised)} ALARM) over {len(counts) / args.fs:.0f} s ({args.engine} engine)")
     return 0
 
 

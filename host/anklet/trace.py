@@ -76,7 +76,7 @@ def parse(text: str, source: str = "<string>") -> Trace:
     bad = np.nonzero(dt <= 0)[0]
     if len(bad):
         i = int(bad[0]) + 3  # data row i+1 is file line i+3
-        raise TraceError(f"{source}: line {i}: time {data[i - 2, 0]!r} does not increase (previous {data[i - 3, 0]!r})")
+        raise TraceError(f"{source}: line {i}: time {float(data[i - 2, 0]):g} does not increase (previous {float(data[i - 3, 0]):g})")
     return Trace(data[:, 0].copy(), data[:, 1:4].copy(), source)
 
 
