@@ -430,3 +430,11 @@ def test_date_of_birth_gives_age_in_weeks():
                   today=date(2026, 4, 2))["level"] == "soon"
     with pytest.raises(TriageInputError, match="after the day"):
         normalise({"baby": {"date_of_birth": "2026-05-01"}}, today=date(2026, 4, 2))
+
+
+def test_level_advice_sources_are_real(seeds):
+    for name, lv in BOOK.levels.items():
+        assert lv.get("sources"), f"level {name} gives advice without a source"
+        for src in lv["sources"]:
+            if "file" in src:
+                assert _norm(src["quote"]) in seeds[src["file"]], (name, src)

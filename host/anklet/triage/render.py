@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from importlib import resources
 from typing import Any
@@ -42,7 +43,8 @@ def text(result: dict[str, Any]) -> str:
     lines += ["", "What to do:"] + _bullets(result["advice"])
     if result["open_questions"]:
         lines += ["", "Questions not answered that could change this:"]
-        lines += _bullets([f"{q['text']} (if yes: {q['could_raise_to']})" for q in result["open_questions"]])
+        lines += _bullets([f"{q['text']} (not answered; could raise the level to {q['could_raise_to']})"
+                           for q in result["open_questions"]])
     if calm:
         lines += ["", "Reassuring signs (they never lower the level set by a warning sign):" if red
                   else "Reassuring signs:"]
@@ -83,7 +85,20 @@ def coverage_table() -> str:
 
 
 def levels_table(book: RuleBook) -> str:
-    rows = ["| level | what parents are told |", "|---|---|"]
+    rows = ["| level | what parents are told | advice | sources of the advice |", "|---|---|---|---|"]
     for name in reversed(LEVELS):
-        rows.append(f"| `{name}` | {_md(book.levels[name]['headline'])} |")
+        lv = book.levels[name]
+        srcs = "<br>".join(f"[{_md(s['title'])}]({s['url']}): \"{_md(s['quote'])}\"" if "url" in s
+                           else f"`{s['file']}`: \"{_md(s['quote'])}\"" for s in lv.get("sources", []))
+        rows.append(f"| `{name}` | {_md(lv['headline'])} | {_md(' '.join(lv.get('advice', [])))} | {srcs} |")
     return "\n".join(rows) + "\n"
+
+
+_BLOCK = re.compile(r"(<!-- (levels|rules|coverage)-table:[^\n]*-->\n)(.*?)(<!-- end \2-table -->)", re.S)
+
+
+def update_doc(doc: str, book: RuleBook) -> str:
+    """docs/triage.md with its generated tables (between the marker comments) rewritten from the data."""
+    tables = {"levels": levels_table(book), "rules": rules_table(book), "coverage": coverage_table()}
+    return _BLOCK.sub(lambda m: m[1] + tables[m[2]] + m[4], doc)
+

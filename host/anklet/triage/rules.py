@@ -177,6 +177,8 @@ def parse_rules(data: dict[str, Any]) -> RuleBook:
         lv = levels.get(name)
         if not isinstance(lv, dict) or not lv.get("headline") or lv.get("rank") != RANK[name]:
             raise RuleError(f"levels.{name}: needs a headline and rank {RANK[name]}")
+        for src in lv.get("sources", []):
+            _check_source(src, f"levels.{name}")
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, r in enumerate(data.get("rules", [])):
