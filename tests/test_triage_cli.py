@@ -298,3 +298,32 @@ def test_interactive_tells_an_emergency_from_band_data_before_any_question():
     assert result["level"] == "emergency"
     assert text.index("EMERGENCY") < text.index("Keep answering")
     assert FIELDS["observations.unresponsive"].question not in text
+
+
+def test_cli_interactive_for_an_episode_saves_the_answers_in_the_log(tmp_path):
+    store_mod = pytest.importorskip("anklet.store")
+    from anklet.records import DeviceEvent
+
+    db = tmp_path / "night.db"
+    store = store_mod.Store(db)
+    end = DeviceEvent("end", 30_000, {"onset_ms": 20_000, "dur_ms": 8_000, "freq_chz": 300, "f_start_chz": 300,
+                                      "f_end_chz": 300, "rhythm": 700, "amp_mg": 90}, seq=7, boot=2)
+    store.add_events("band-a", [end], received_at=T0.timestamp())
+    (episode,) = store.episodes()
+    store.close()
+    code, out = run([str(episode.id), "--db", str(db)], stdin="n\nn\nn\n")  # then end of input
+    assert code == 0 and "URGENT" in out
+    assert FIELDS["episode.duration_s"].question not in out  # the band measured it
+    store = store_mod.Store(db)
+    saved = store.triage_for(episode.id)
+    store.close()
+    assert saved["answers"]["observations"]["colour_change"] == "no"
+    assert saved["answers"]["observations"]["stiffness"] == "unknown"
+    assert saved["answers"]["episode"]["duration_s"] == 8.0
+    assert saved["result"]["level"] == "urgent"
+
+
+def test_the_command_is_registered():
+    from anklet import cli
+
+    assert "anklet.triage.cli" in cli.COMMAND_MODULES

@@ -77,10 +77,11 @@ def band_summary(inputs: dict[str, Any]) -> str | None:
     if inputs.get("episode.duration_s") is not None:
         parts.append(f"{inputs['episode.duration_s']:.0f} s")
     if inputs.get("episode.frequency_hz") is not None:
-        parts.append(f"at {inputs['episode.frequency_hz']:.1f} Hz")
-    drift = inputs.get("episode.frequency_drift_hz")
-    if drift is not None and abs(drift) >= 0.05:
-        parts.append(f"({'slowing' if drift < 0 else 'speeding up'} by {abs(drift):.1f} Hz)")
+        freq = f"at {inputs['episode.frequency_hz']:.1f} Hz"
+        drift = inputs.get("episode.frequency_drift_hz")
+        if drift is not None and abs(drift) >= 0.05:
+            freq += f" ({'slowing' if drift < 0 else 'speeding up'} by {abs(drift):.1f} Hz)"
+        parts.append(freq)
     if inputs.get("episode.amplitude_mg") is not None:
         parts.append(f"amplitude {inputs['episode.amplitude_mg']:.0f} mg")
     if inputs.get("episode.episodes_24h") is not None:
