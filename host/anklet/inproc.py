@@ -11,6 +11,10 @@ the shared `VirtualClock` to `start + t`, so the monitor's timers (30 s no data,
 mute 5 min) run in the band's time. `speed` caps it to that many times real time
 (None: as fast as the CPU allows).
 
+`FirmwareBand` goes further: the firmware's whole sampling loop (`anklet_fw.band.Band`)
+reads a fake IMU chip (`anklet_fw.sim`, register level, with its FIFO) that plays a
+simulated night, and reports battery from a fake ADC. This is what the demo runs.
+
 `InprocLink` is the monitor's side: the `BandLink` contract, delivering the queue's
 packets in sequence, decoded with anklet_fw.packet like the radio's, and releasing
 them from the queue only when acknowledged. Faults are injected by switching the
@@ -209,3 +213,122 @@ class InprocLink(BandLink):
 
     async def disconnect(self) -> None:
         self.connected = False
+
+
+class _Ticks:
+    """The band's millisecond clock (ticks_ms / ticks_diff), moved by FirmwareBand one second at a time."""
+
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def ticks_ms(self) -> int:
+        return self.ms
+
+    def ticks_diff(self, a: int, b: int) -> int:
+        return a - b
+
+
+class _BatteryADC:
+    """The battery divider's ADC: a LiPo discharging linearly from `mv` at `drain_mv_per_h`."""
+
+    def __init__(self, ticks: _Ticks, mv: float, drain_mv_per_h: float, div: int = 2) -> None:
+        self.ticks = ticks
+        self.mv0 = mv
+        self.drain = drain_mv_per_h
+        self.div = div
+
+    def mv(self) -> float:
+        return self.mv0 - self.drain * self.ticks.ms / 3_600_000
+
+    def read_uv(self) -> int:
+        return int(self.mv() * 1000 / self.div)
+
+
+class FirmwareBand(VirtualBand):
+    """The firmware's sampling loop on a fake IMU playing `counts` (N x 3 int16 at +-8 g, at the band's rate)."""
+
+    def __init__(self, counts: Any, *, part: str = "lsm6ds3trc", flash: Any = None, clock: VirtualClock | None = None,
+                 start: float | None = None, speed: float | None = None, battery_mv: float = 4000.0,
+                 drain_mv_per_h: float = 20.0, boot_reason: int | None = None,
+                 actions: Iterable[tuple[int, Callable[[VirtualBand], Any]]] = (), settings: dict[str, Any] | None = None,
+                 script: Iterable[tuple[int, tuple[int, ...]]] = ()) -> None:
+        from array import array
+
+        from anklet_fw import band as fwband
+        from anklet_fw.imu import probe
+        from anklet_fw.sim import ArraySource, FakeI2C, make_imu
+
+        data = array("h")
+        data.frombytes(counts.astype("<i2").tobytes())
+        self.ticks = _Ticks()
+        chip = make_imu(part, ArraySource(data), self.ticks.ticks_ms)
+        imu = probe(FakeI2C(chip), chip.addr, part)
+        self.adc = _BatteryADC(self.ticks, battery_mv, drain_mv_per_h)
+        reason = fwband.REASON_POWER_ON if boot_reason is None else boot_reason
+        self.fw = fwband.Band(imu, flash if flash is not None else RamFlash(48), self.ticks, adc=self.adc,
+                              reset_reason=reason)
+        if settings:
+            self.fw.apply_settings(settings)
+        fs = self.fw.settings["fs"]
+        self.chip = chip
+        self.fw.radio = self  # the loop calls radio.kick() when it queued events
+        self.clock = clock or VirtualClock()
+        self.start = self.clock.now() if start is None else start
+        self.speed = speed
+        self.queue = self.fw.queue
+        self.boot = self.fw.boot_id
+        self.fs = fs
+        self.duration_s = len(counts) // fs
+        self.actions = sorted(actions, key=lambda item: item[0])
+        self.script = sorted(script, key=lambda item: item[0])
+        self.radio = True
+        self.t_s = 0
+        self._seq0 = self.queue.next_seq() - 1  # the BOOT event the loop queued at start-up
+        self.done = asyncio.Event()
+        self.new_data = asyncio.Event()
+        self.link = None
+        self.pace_max_s = 0.05
+
+    @property
+    def sent(self) -> int:  # type: ignore[override]
+        return self.queue.next_seq() - self._seq0
+
+    # What the sampling loop asks of its radio (anklet_fw.radio.Radio): told when events are queued; raw
+    # streaming is never on here.
+    def kick(self) -> None:
+        self.new_data.set()
+
+    wake = kick
+
+    def raw_on(self) -> bool:
+        return False
+
+    def raw_push(self, x: int, y: int, z: int) -> None:
+        pass
+
+    async def run(self) -> None:
+        ai = si = 0
+        real0 = time.perf_counter()
+        for sec in range(self.duration_s):
+            while ai < len(self.actions) and self.actions[ai][0] <= sec:
+                self.actions[ai][1](self)
+                ai += 1
+            self.ticks.ms = (sec + 1) * 1000
+            self.fw.step()
+            self.t_s = sec + 1
+            while si < len(self.script) and self.script[si][0] <= self.t_s * 1000:
+                self.queue.append(self.script[si][1])
+                si += 1
+                self.wake()
+            self.clock.set(self.start + self.t_s)
+            await self._pace()
+            if self.speed:
+                ahead = real0 + self.t_s / self.speed - time.perf_counter()
+                await asyncio.sleep(max(0.0, ahead))
+            else:
+                await asyncio.sleep(0)
+        self.done.set()
+
+    def status(self) -> BandStatus:
+        mv, pct, worn, ovf, depth, up, _flags = self.fw.status()
+        return BandStatus(mv, pct, bool(worn), ovf, depth, up, self.boot, str(FW_VERSION))
