@@ -168,10 +168,16 @@ class BumbleScanner(BaseBleakScanner):
         await self.central.stop_scanning()
 
 
-def _gatt_error(exc: Exception) -> BleakError:
+def _aborted(exc: BaseException) -> bool:
+    """Bumble cancels a pending operation when the link drops; that is an error here, not our cancellation."""
+    task = asyncio.current_task()
+    return isinstance(exc, asyncio.CancelledError) and (task is None or task.cancelling() == 0)
+
+
+def _gatt_error(exc: BaseException) -> BleakError:
     if isinstance(exc, att.ATT_Error):
         return BleakGATTProtocolError(exc.error_code)
-    if isinstance(exc, core.BaseBumbleError | asyncio.TimeoutError):
+    if isinstance(exc, core.BaseBumbleError | asyncio.TimeoutError | asyncio.CancelledError):
         return BleakError(f"Bumble: {exc!r}")
     raise exc
 
@@ -223,7 +229,9 @@ class BumbleClient(BaseBleakClient):
             if await self.central.keystore.get(str(conn.peer_address)) is not None:
                 try:
                     await asyncio.wait_for(conn.encrypt(), self._timeout)
-                except Exception as exc:  # a peer without our key: MIC failure, key missing, timeout
+                except (Exception, asyncio.CancelledError) as exc:  # a peer without our key: MIC failure...
+                    if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                        raise
                     raise BleakError(f"encryption with the stored bond failed: {exc!r}") from exc
                 if not conn.is_encrypted:
                     raise BleakError("encryption with the stored bond failed")
@@ -286,7 +294,9 @@ class BumbleClient(BaseBleakClient):
         self.central.passkey = passkey
         try:
             await asyncio.wait_for(self._conn.pair(), self._timeout)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise BleakError(f"pairing failed: {exc!r}") from exc
         finally:
             self.central.passkey = None
@@ -303,7 +313,9 @@ class BumbleClient(BaseBleakClient):
         peer = self._need()
         try:
             return bytearray(await peer.read_value(characteristic.handle))
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False,
@@ -311,21 +323,27 @@ class BumbleClient(BaseBleakClient):
         peer = self._need()
         try:
             return bytearray(await peer.read_value(descriptor.handle))
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
         peer = self._need()
         try:
             await peer.write_value(characteristic.handle, bytes(data), with_response=response)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         peer = self._need()
         try:
             await peer.write_value(descriptor.handle, bytes(data), with_response=True)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
@@ -339,8 +357,10 @@ class BumbleClient(BaseBleakClient):
         self._subs[characteristic.handle] = on_value
         try:
             await peer.subscribe(proxy, on_value)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self._subs.pop(characteristic.handle, None)
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
@@ -348,5 +368,7 @@ class BumbleClient(BaseBleakClient):
         sub = self._subs.pop(characteristic.handle, None)
         try:
             await peer.unsubscribe(self._handles[characteristic.handle], sub)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                raise
             raise _gatt_error(exc) from exc

@@ -7,10 +7,11 @@ _IRQ_GET_SECRET/_IRQ_SET_SECRET) on a Bumble `Device` whose virtual controller s
 a `bumble.link.LocalLink`, so the firmware file runs unchanged on a computer and
 talks real BLE (ATT, SMP, LE Secure Connections) to the host's bleak code.
 
-    pair = await virtual_pair()                     # one LocalLink, a band device, a host device
-    radio = Radio(pair.band_ble, queue, boot=1, passkey=pair.passkey)
-    asyncio.create_task(radio.run())
-    link = BleakLink(pair.band_address, pairing=..., backend=pair.central.backends())
+    pair = await virtual_pair()                  # one LocalLink, a band device, a host device
+    radio = start_radio(pair, queue, pairing_s=60)  # anklet_fw.radio.Radio on pair.band_ble, running
+    pairing = await bond(pair, PairingStore(path))  # what `anklet pair` does
+    link = link_for(pair, pairing)               # a BleakLink through pair.central's bleak backends
+    await link.connect(resume_after=None)        # ... then next_event / ack as the monitor does
 
 `pair.drop()` simulates a radio loss (supervision timeout on both sides);
 `pair.restart_host()` replaces the host's Bumble device, as when the host process
@@ -299,7 +300,7 @@ class BumbleBLE:
 
     def _on_write(self, char: gatt.Characteristic, conn: Connection, value: bytes) -> None:
         if len(value) > self._limits.get(char.handle, 20):
-            raise att.ATT_Error(att.ErrorCode.INVALID_ATTRIBUTE_VALUE_LENGTH, char.handle)
+            raise att.ATT_Error(att.ErrorCode.INVALID_ATTRIBUTE_LENGTH, char.handle)
         self._values[char.handle] = bytearray(value)
         self._call(_IRQ_GATTS_WRITE, (conn.handle, char.handle))
 
@@ -414,3 +415,38 @@ async def virtual_pair(band_address: str = "F0:F1:F2:F3:F4:F5", host_address: st
     central = BumbleCentral(link, host_address, keystore_path=host_keys, keystore=store)
     await central.start()
     return VirtualPair(link, band, central, passkey, host_address, host_keys, store)
+
+
+def start_radio(pair: VirtualPair, queue: Any, boot: int = 1, uid: int = 0xA0B1C2D3E4F5, pairing_s: float = 0,
+                **kwargs: Any) -> Any:
+    """Run the band's firmware radio (anklet_fw.radio.Radio) on `pair.band_ble`; returns it (task in `.task`).
+
+    `queue` is the band's EventQueue; after queue.append(rec) call radio.kick(). `pairing_s` > 0 puts the band
+    in pairing mode for that long (needed once, for bond()).
+    """
+    from anklet_fw.radio import Radio
+
+    radio = Radio(pair.band_ble, queue, boot, name=pair.band_ble.device.name, passkey=pair.passkey, uid=uid,
+                  **kwargs)
+    if pairing_s:
+        radio.set_pairing(pairing_s)
+    radio.task = asyncio.get_running_loop().create_task(radio.run())  # type: ignore[attr-defined]
+    return radio
+
+
+async def bond(pair: VirtualPair, pairings: Any) -> Any:
+    """Pair the host with the band as `anklet pair` does (the band must be in pairing mode); returns the Pairing."""
+    from .ble import pair_band
+
+    return await pair_band(pair.band_address, pair.passkey, pairings, client_backend=pair.central.client_backend,
+                           scanner_backend=pair.central.scanner_backend, timeout=5.0)
+
+
+def link_for(pair: VirtualPair, pairing: Any, **kwargs: Any) -> Any:
+    """A BleakLink to the band through this pair's current host device (make a new one after restart_host())."""
+    from .ble import BleakLink
+
+    opts: dict[str, Any] = {"scan_timeout": 2.0, "connect_timeout": 5.0, "backoff": (0.05, 0.5)}
+    opts.update(kwargs)
+    return BleakLink(pairing, client_backend=pair.central.client_backend, scanner_backend=pair.central.scanner_backend,
+                     **opts)
