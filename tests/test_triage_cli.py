@@ -96,7 +96,7 @@ def test_missing_answers_file_is_a_clear_error(tmp_path):
 
 
 def test_db_without_episode_is_refused():
-    with pytest.raises(CliError, match="needs an EPISODE"):
+    with pytest.raises(CliError, match="needs an EPISODE id"):
         run(["--db", "x.db", "--answers", "-"], stdin="{}")
 
 
@@ -327,3 +327,37 @@ def test_the_command_is_registered():
     from anklet import cli
 
     assert "anklet.triage.cli" in cli.COMMAND_MODULES
+
+
+def test_last_episode_and_bad_episode_arguments(tmp_path):
+    store_mod = pytest.importorskip("anklet.store")
+    from anklet.records import DeviceEvent
+
+    db = tmp_path / "night.db"
+    with pytest.raises(CliError, match="no episode in the log"):
+        run(["last", "--db", str(db), "--answers", "-"], stdin="{}")
+    store = store_mod.Store(db)
+    for seq, onset in ((1, 10_000), (2, 200_000)):
+        store.add_events("band-a", [DeviceEvent("end", onset + 9_000, {
+            "onset_ms": onset, "dur_ms": 6_000 * seq, "freq_chz": 250, "f_start_chz": 250, "f_end_chz": 250,
+            "rhythm": 800, "amp_mg": 100}, seq=seq, boot=1)], received_at=T0.timestamp() + onset / 1000 + 10)
+    last = store.episodes()[-1]
+    store.close()
+    _, out = run(["last", "--db", str(db), "--answers", "-", "--json"], stdin="{}")
+    assert json.loads(out)["inputs"]["episode"]["duration_s"] == 12.0
+    store = store_mod.Store(db)
+    assert store.triage_for(last.id) is not None
+    store.close()
+    with pytest.raises(CliError, match="EPISODE must be an episode id"):
+        run(["yesterday", "--db", str(db), "--answers", "-"], stdin="{}")
+
+
+def test_a_failed_save_still_shows_the_advice(tmp_path):
+    out_dir = tmp_path / "missing" / "dir" / "s.json"
+    parser = argparse.ArgumentParser(prog="anklet")
+    triage_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["triage", "--answers", "-", "--out", str(out_dir)])
+    out = io.StringIO()
+    with pytest.raises(CliError, match="cannot write"):
+        args.func(args, stdin=io.StringIO('{"observations": {"unresponsive": "yes"}}'), stdout=out)
+    assert "EMERGENCY" in out.getvalue()

@@ -2,6 +2,7 @@
 
     anklet triage                              ask the questions now (no band data)
     anklet triage 12 --db night.db             about episode 12 of the log: band data filled in, answers saved
+    anklet triage last                         about the most recent episode in the default log
     anklet triage --answers answers.json --json
     anklet triage --rules-table                the rule and coverage tables (docs/triage.md)
 """
@@ -28,8 +29,9 @@ def register(subparsers: Any) -> None:
         description="Ask about an episode (or read the answers from a file) and say how quickly to get medical "
                     "help, with the reasons and their sources. This is not a diagnosis.",
     )
-    p.add_argument("episode", nargs="?", type=int, metavar="EPISODE",
-                   help="an episode id from the log: its band data are filled in and the answers saved with it")
+    p.add_argument("episode", nargs="?", metavar="EPISODE",
+                   help="an episode id from the log, or 'last' for the most recent one: its band data are filled in "
+                        "and the answers saved with it")
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
     p.add_argument("--answers", metavar="FILE.json", help="read the answers from a file ('-' = stdin) instead of "
                    "asking; schema in docs/triage.md")
@@ -54,6 +56,18 @@ def _read_json(path: str, what: str, stdin: TextIO) -> Any:
             from exc
 
 
+def _episode_id(store: Any, text: str) -> int:
+    if text == "last":
+        episodes = store.episodes()
+        if not episodes:
+            raise KeyError(f"no episode in the log {store.path} yet")
+        return int(episodes[-1].id)
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"EPISODE must be an episode id (a number) or 'last', not {text!r}") from None
+
+
 def _merge(answers: dict[str, Any], section: str, values: dict[str, Any]) -> None:
     """Fill `answers[section]` with `values` where the answers leave them missing or unknown."""
     sec = answers.setdefault(section, {})
@@ -64,32 +78,31 @@ def _merge(answers: dict[str, Any], section: str, values: dict[str, Any]) -> Non
             sec[k] = v
 
 
-def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    book = default_book()
-    if args.rules_table:
-        stdout.write(render.levels_table(book) + "\n" + render.rules_table(book) + "\n" + render.coverage_table())
-        return 0
+def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, Any]]:
+    """(store, episode, episode id, its "episode" answers) for the EPISODE argument."""
+    try:
+        from anklet.store import Store, StoreError, default_db_path
+    except ImportError as exc:  # the log is another module; say so rather than crash
+        raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
+    try:
+        store = Store(args.db or default_db_path())
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        episode_id = _episode_id(store, args.episode)
+        ep, band = from_store(store, episode_id)
+    except KeyError as exc:
+        store.close()
+        raise CliError(str(exc.args[0]) if exc.args else f"no episode {args.episode}") from exc
+    except BaseException:
+        store.close()
+        raise
+    return store, ep, episode_id, band
 
-    store = ep = None
-    band: dict[str, Any] = {}
-    if args.episode is not None:
-        try:
-            from anklet.store import Store, StoreError, default_db_path
-        except ImportError as exc:  # the log is another module; say so rather than crash
-            raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
-        try:
-            store = Store(args.db or default_db_path())
-            ep, band = from_store(store, args.episode)
-        except StoreError as exc:
-            raise CliError(str(exc)) from exc
-        except KeyError as exc:
-            raise CliError(str(exc.args[0]) if exc.args else f"no episode {args.episode}") from exc
-    elif args.db:
-        raise CliError("--db needs an EPISODE id")
-    today = getattr(ep, "onset", None)
 
+def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, band: dict[str, Any], today: Any,
+              book: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(clean inputs, result) from the answers file, or from the questions."""
     try:
         baby = _read_json(args.baby, "baby file", stdin) if args.baby else {}
         if isinstance(baby, dict) and isinstance(baby.get("baby"), dict):
@@ -104,30 +117,53 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
             _merge(answers, "episode", band)
             _merge(answers, "baby", baby)
             inputs = normalise(answers, today)
-            result = evaluate(inputs, book)
-        else:
-            known = normalise({"episode": band, "baby": baby}, today)
-            inputs, result = interview(stdin, stdout if not args.json else sys.stderr, known=known, today=today,
-                                       book=book, show_result=not args.json)
+            return inputs, evaluate(inputs, book)
+        known = normalise({"episode": band, "baby": baby}, today)
+        # with --json the questions go to stderr so that stdout holds only the JSON
+        return interview(stdin, sys.stderr if args.json else stdout, known=known, today=today, book=book,
+                         show_result=not args.json)
     except TriageInputError as exc:
         raise CliError(f"{args.answers or args.baby}: {exc}") from exc
 
-    saved = nest(inputs)
-    if store is not None:
-        try:
-            store.save_triage(args.episode, saved, result)
-        finally:
+
+def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    book = default_book()
+    if args.rules_table:
+        stdout.write(render.levels_table(book) + "\n" + render.rules_table(book) + "\n" + render.coverage_table())
+        return 0
+    if args.episode is None:
+        if args.db:
+            raise CliError("--db needs an EPISODE id (or 'last')")
+        store, ep, episode_id, band = None, None, None, {}
+    else:
+        store, ep, episode_id, band = _open_episode(args)
+    try:
+        inputs, result = _evaluate(args, stdin, stdout, band, getattr(ep, "onset", None), book)
+        # The advice first: a failure to save must not keep it from the parents.
+        if args.json:
+            json.dump(result, stdout, indent=2, ensure_ascii=False)
+            stdout.write("\n")
+        elif args.answers:
+            stdout.write(render.text(result))
+        stdout.flush()
+        saved, errors = nest(inputs), []
+        if store is not None:
+            try:
+                store.save_triage(episode_id, saved, result)
+            except Exception as exc:  # sqlite or the log's own errors: report, the advice is already shown
+                errors.append(f"the answers could not be saved in the log: {exc}")
+        if args.out:
+            try:
+                with open(args.out, "w", encoding="utf-8") as f:
+                    json.dump({"answers": saved, "result": result}, f, indent=2, ensure_ascii=False)
+                    f.write("\n")
+            except OSError as exc:
+                errors.append(f"cannot write {args.out}: {exc.strerror or exc}")
+        if errors:
+            raise CliError("; ".join(errors))
+    finally:
+        if store is not None:
             store.close()
-    if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8") as f:
-                json.dump({"answers": saved, "result": result}, f, indent=2, ensure_ascii=False)
-                f.write("\n")
-        except OSError as exc:
-            raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
-    if args.json:
-        json.dump(result, stdout, indent=2, ensure_ascii=False)
-        stdout.write("\n")
-    elif args.answers:
-        stdout.write(render.text(result))
     return 0
