@@ -136,7 +136,8 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
     if args.episode is None:
         if args.db:
             raise CliError("--db needs an EPISODE id (or 'last')")
-        store, ep, episode_id, band = None, None, None, {}
+        store = ep = episode_id = None
+        band: dict[str, Any] = {}
     else:
         store, ep, episode_id, band = _open_episode(args)
     try:

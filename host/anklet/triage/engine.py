@@ -94,7 +94,9 @@ def band_summary(inputs: dict[str, Any]) -> str | None:
 def evaluate(inputs: dict[str, Any], book: RuleBook | None = None) -> dict[str, Any]:
     """The triage result for clean flat inputs (see schema.normalise)."""
     book = book or default_book()
-    red, calm, open_rules = [], [], []
+    red: list[Rule] = []
+    calm: list[Rule] = []
+    open_rules: list[Rule] = []
     for rule in book.rules:
         v = rule.when.eval(inputs)
         if v is True:
