@@ -438,3 +438,14 @@ def test_level_advice_sources_are_real(seeds):
         for src in lv["sources"]:
             if "file" in src:
                 assert _norm(src["quote"]) in seeds[src["file"]], (name, src)
+
+
+def test_every_citation_in_a_result_is_real(seeds):
+    cases = [{}, BENIGN, PARENT_000, changed(observations__pain="unknown"),
+             {"episode": {"rhythmic": "yes", "duration_s": 400}}]
+    for answers in cases:
+        for reason in triage(answers)["reasons"]:
+            assert reason["citations"], reason
+            for src in reason["citations"]:
+                if "file" in src:
+                    assert _norm(src["quote"]) in seeds[src["file"]], (reason["rule"], src)
