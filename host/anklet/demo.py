@@ -1,62 +1,256 @@
-"""`anklet demo`: a simulated night through the band's detector, the alarm rule and the log.
+"""`anklet demo` (what `make demo` runs): a whole night on a built-in virtual band.
 
-First version (the monitor's full demo replaces it): the firmware detector runs
-under CPython over a simulated two-hour night with one clonic episode; every
-event is numbered as the band's queue would and written to a temporary log.
+No Bluetooth hardware and no sound device needed. The band is the firmware itself:
+its sampling loop (anklet_fw.band) reads a register-level fake IMU (anklet_fw.sim)
+that plays a simulated night (anklet.simulate: sleep, twitches, kicking, rocking,
+... and one clonic, seizure-like episode), detects, and queues events in its flash
+queue. The real monitor (anklet.monitor) takes them over a link, logs them to a
+temporary SQLite log, runs the alarm rule and the FAULT checks, and shows its live
+status. Time runs accelerated on one virtual clock shared by band and monitor
+(default 200x: a two-hour night in about 40 s); the monitor's timers (30 s no data,
+mute, repeats) run in that time.
+
+Along the way the radio drops out for 15 s (the band keeps its events and resends
+them; nothing is lost or logged twice, and 15 s is under the 30 s FAULT limit), and
+a "parent" acknowledges the alarm 30 s after it goes off. The alarm sound is played
+if the machine has an audio device, otherwise reported, not played.
+
+Link: in-process (anklet.inproc.InprocLink over the band's queue), or with
+`--link ble` the Bluetooth issue's Bumble virtual radio (see anklet.demo_ble), if
+installed.
+
+`--json` prints, as the last line on stdout, {"events_sent", "events_logged",
+"alarms": [{"level", "t", ...}], "faults": [...], "episodes": [...], "truth": [...],
+...} with t in seconds of night time; the live status then goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, TextIO
 
-from . import engines, simulate, trace
-from .records import AlarmDecision, DeviceEvent
-from .replay import decide, describe
+from anklet_fw.settings import LIMITS
+
+from . import simulate, trace
+from .alerts import Notifier, Sound, _no_session_reason, find_player
+from .cli import CliError
+from .inproc import FirmwareBand, InprocLink
+from .monitor import Monitor, Settings, VirtualClock
+from .statusview import StatusView, duration_text
 from .store import Store
 
-FS, RANGE_G = 50, 8
+FS = LIMITS["fs"][0]  # the band's default rate
+RANGE_G = LIMITS["range_g"][0]
+DROPOUT_S = 15
+ACK_AFTER_S = 30
+BAND_ID = "demo-band"
 
 
-def night_events(seed: int, hours: float) -> tuple[list[DeviceEvent], simulate.Night]:
+def make_night(seed: int, hours: float) -> tuple[simulate.Night, Any]:
+    """A simulated night with one clonic episode of 60-120 s, as the band's counts at its rate."""
     nt = simulate.night(seed, hours, seizures=1, seizure_durations=(60.0, 120.0), subtle_share=0.0)
     t, acc = nt.signal()
-    counts = trace.to_counts(trace.Trace(t, acc), FS, RANGE_G)
-    events = engines.run_firmware(counts, FS, RANGE_G)
-    numbered = [DeviceEvent(e.kind, e.t_ms, e.fields, seq=i + 1, boot=1) for i, e in enumerate(events)]
-    return numbered, nt
+    return nt, trace.to_counts(trace.Trace(t, acc), FS, RANGE_G)
+
+
+def dropout_time(nt: simulate.Night, span: float) -> int:
+    """A moment for the radio dropout well away from the episode (the demo is about the alarm)."""
+    clonic = [x for x in nt.truth if x.type == "clonic"]
+    for frac in (0.75, 0.25, 0.5, 0.9):
+        t = frac * span
+        if all(abs(t - c.start) > 300 and abs(t - c.end) > 300 for c in clonic):
+            return int(t)
+    return int(0.1 * span)
+
+
+def choose_sound(mode: str, out: TextIO) -> tuple[Sound, str]:
+    if mode == "auto":
+        player, why = find_player()
+        if player is None:
+            return Sound("report", out=out), f"reported, not played: {why}"
+        return Sound("auto", out=out, player=player), f"played with {Path(player[0]).name}"
+    return Sound(mode, out=out), {"report": "reported, not played", "bell": "terminal bell"}[mode]
+
+
+async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dict[str, Any]:
+    real0 = time.monotonic()
+    nt, counts = make_night(args.seed, args.hours)
+    span = len(counts) / FS
+    start = float(int(time.time()))
+    clock = VirtualClock(start)
+    drop_at = dropout_time(nt, span)
+    actions = [] if args.no_dropout else [(drop_at, lambda b: b.set_radio(False)),
+                                          (drop_at + DROPOUT_S, lambda b: b.set_radio(True))]
+    speed = args.speed if args.speed and args.speed > 0 else None
+    band = FirmwareBand(counts, clock=clock, start=start, speed=speed, actions=actions)
+    link_name = "in-process"
+    cleanup = None
+    if args.link == "ble":
+        try:
+            from .demo_ble import ble_link  # the Bluetooth issue's virtual radio, when installed
+        except ImportError as exc:
+            raise CliError(f"the Bumble virtual link is not available in this build ({exc}); use --link inproc") from exc
+        link, cleanup = await ble_link(band, BAND_ID)
+        link_name = "Bumble virtual BLE link"
+    else:
+        link = InprocLink(band, BAND_ID)
+    sound, sound_text = choose_sound(args.sound, out)
+    notifier = Notifier(enabled=not args.no_notify and _no_session_reason() is None)
+    view = StatusView(out, every_s=900)
+    store = Store(db_path)
+    mon = Monitor(link, store, settings=Settings(poll_s=0.05, alarm_s=args.alarm_s), clock=clock, sound=sound,
+                  notifier=notifier, view=view)
+    view.line(start, f"demo: a {duration_text(span)} night at {'full speed' if speed is None else f'{speed:g}x'}; "
+                     f"band: firmware sampling loop on a simulated LSM6DS3TR-C at {FS} Hz; link: {link_name}; "
+                     f"alarm sound: {sound_text}")
+    acks: list[float] = []
+
+    async def parent() -> None:  # wakes up and presses the key ACK_AFTER_S after the first loud alarm
+        while not any(r.level in ("alarm", "escalation") for r in mon.raised):
+            await clock.sleep(1)
+        await clock.sleep(ACK_AFTER_S)
+        view.line(clock.now(), "demo: a parent presses the acknowledge key", "info")
+        mon.acknowledge("demo parent")
+        acks.append(clock.now() - start)
+
+    mon_task = asyncio.create_task(mon.run())
+    parent_task = asyncio.create_task(parent())
+    try:
+        await band.run()
+        deadline = time.monotonic() + 10
+        while band.queue.depth() and time.monotonic() < deadline:  # the last events reach the log
+            await asyncio.sleep(0.02)
+    finally:
+        parent_task.cancel()
+        mon.stop()
+        await mon_task
+        with contextlib.suppress(asyncio.CancelledError):
+            await parent_task
+        if cleanup is not None:
+            await cleanup()
+    try:
+        return summarise(mon, band, store, nt, start, span, time.monotonic() - real0, link_name, sound_text, acks, drop_at,
+                         not args.no_dropout)
+    finally:
+        store.close()
+
+
+def summarise(mon: Monitor, band: FirmwareBand, store: Store, nt: simulate.Night, start: float, span: float,
+              real_s: float, link_name: str, sound_text: str, acks: list[float], drop_at: int, dropped: bool) -> dict[str, Any]:
+    alarms = []
+    faults = []
+    for r in mon.raised:
+        if r.level in ("notice", "alarm", "escalation"):
+            if r.message.startswith("mute over"):
+                continue
+            alarms.append({"level": r.level, "t": round(r.t_ms / 1000 if r.t_ms is not None else r.at - start, 1),
+                           "message": r.message, "sound": r.sounded})
+        else:
+            faults.append({"level": r.level, "code": r.code, "t": round(r.at - start, 1), "message": r.message})
+    episodes = [{"onset_t": round(e.onset_ms / 1000, 1), "duration_s": e.duration_s, "freq_hz": e.freq_hz,
+                 "f_start_hz": e.f_start_hz, "f_end_hz": e.f_end_hz, "rhythm": round(e.rhythm, 2),
+                 "max_level": e.max_level} for e in store.episodes()]
+    truth = [{"type": x.type, "start": round(x.start, 1), "end": round(x.end, 1)} for x in nt.truth
+             if x.type not in ("rem_twitches", "posture_change")]
+    seqs = [e.event.seq for e in store.events()]
+    return {
+        "events_sent": band.sent,
+        "events_logged": store.count_events(),
+        "logged_once": len(seqs) == len(set(seqs)),
+        "band_acknowledged_all": band.queue.depth() == 0,
+        "alarms": alarms,
+        "faults": faults,
+        "episodes": episodes,
+        "truth": truth,
+        "acknowledged_t": [round(a, 1) for a in acks],
+        "radio_dropout": {"t": drop_at, "duration_s": DROPOUT_S} if dropped else None,
+        "night_s": round(span),
+        "real_s": round(real_s, 1),
+        "link": link_name,
+        "sound": sound_text,
+    }
+
+
+def hms(t: float) -> str:
+    t = int(round(t))
+    return f"{t // 3600}:{t % 3600 // 60:02d}:{t % 60:02d}"
+
+
+def report(s: dict[str, Any], db_text: str) -> str:
+    lines = ["", "== the night =="]
+    lines.append(f"{duration_text(s['night_s'])} of night in {s['real_s']:.0f} s; link: {s['link']}")
+    once = "each exactly once" if s["logged_once"] and s["events_sent"] == s["events_logged"] else "MISMATCH"
+    lines.append(f"events: {s['events_sent']} sent by the band, {s['events_logged']} logged ({once})")
+    if s["radio_dropout"]:
+        d = s["radio_dropout"]
+        lines.append(f"radio dropout at {hms(d['t'])} for {d['duration_s']} s: the band kept its events and resent them")
+    for e in s["episodes"]:
+        lines.append(f"episode at {hms(e['onset_t'])}: {e['duration_s']:.0f} s of rhythmic movement at "
+                     f"{e['freq_hz']:.1f} Hz ({e['f_start_hz']:.1f} -> {e['f_end_hz']:.1f} Hz), "
+                     f"alarm level {(e['max_level'] or 'none').upper()}")
+    if not s["episodes"]:
+        lines.append("episodes: none detected")
+    for x in s["truth"]:
+        lines.append(f"  simulated: {x['type']} {hms(x['start'])}-{hms(x['end'])} ({x['end'] - x['start']:.0f} s)")
+    for a in s["alarms"]:
+        lines.append(f"{a['level'].upper()} at {hms(a['t'])} (t={a['t']:.0f} s): {a['message']}"
+                     + (f"; sound {a['sound']}" if a["sound"] else ""))
+    for t in s["acknowledged_t"]:
+        lines.append(f"acknowledged at {hms(t)}")
+    if s["faults"]:
+        for f in s["faults"]:
+            lines.append(f"{f['level'].upper()} at {hms(f['t'])}: {f['message']}")
+    else:
+        lines.append("faults: none (the band was heard from throughout)")
+    lines.append(f"alarm sound: {s['sound']}")
+    lines.append(f"log: {db_text}")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    t0 = time.monotonic()
-    events, nt = night_events(args.seed, args.hours)
-    items = list(decide(events))
-    alarms = [i for i in items if isinstance(i, AlarmDecision) and i.level != "clear"]
-    with tempfile.TemporaryDirectory() as tmp:
-        with Store(Path(tmp) / "demo.db") as store:
-            store.add_events("demo-band", events, received_at=time.time())
-            logged = store.count_events()
-    if not args.json:
-        for item in items:
-            if isinstance(item, AlarmDecision) or item.kind in ("start", "end"):
-                print(describe(item))
-        truth = [x for x in nt.truth if x.type == "clonic"]
-        for ep in truth:
-            print(f"(truth: clonic episode {ep.start:.0f}-{ep.end:.0f} s, {ep.params['freq_mean']:.2f} Hz)")
-        print(f"night of {args.hours:g} h: {len(events)} events sent, {logged} logged, {len(alarms)} alarm "
-              f"decisions, {time.monotonic() - t0:.1f} s")
+    out = sys.stderr if args.json else sys.stdout
+    tmp = None
+    if args.db:
+        db_path = Path(args.db)
+        if db_path.exists():
+            raise CliError(f"{db_path} exists; the demo writes a fresh log (choose another --db)")
     else:
-        print(json.dumps({"events_sent": len(events), "events_logged": logged,
-                          "alarms": [{"level": a.level, "t": a.t} for a in alarms], "faults": []}))
+        tmp = tempfile.mkdtemp(prefix="anklet-demo-")
+        db_path = Path(tmp) / "demo.db"
+    try:
+        summary = asyncio.run(run_night(args, out, db_path))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    db_text = str(db_path) if tmp is None else f"{db_path} (temporary, deleted; keep it with --db PATH)"
+    out.write(report(summary, db_text))
+    out.flush()
+    if args.json:
+        print(json.dumps(summary))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a simulated night on a built-in virtual band")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--hours", type=float, default=2.0)
+    p = sub.add_parser("demo", help="a simulated night on a built-in virtual band, through the real monitor",
+                       description="A complete night on a built-in virtual band: the firmware on a simulated IMU, "
+                                   "the monitor, its log and alarms, in accelerated time. No hardware needed.")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line (live status on stderr)")
+    p.add_argument("--seed", type=int, default=7, help="which simulated night (default 7)")
+    p.add_argument("--hours", type=float, default=2.0, help="length of the night (default 2)")
+    p.add_argument("--speed", type=float, default=200.0, help="times faster than real time (default 200; 0: as fast as possible)")
+    p.add_argument("--alarm-s", type=float, default=20.0, help="ALARM after this many seconds of rhythm (10-120)")
+    p.add_argument("--link", choices=("inproc", "ble"), default="inproc", help="how band and monitor talk (default inproc)")
+    p.add_argument("--sound", choices=("auto", "report", "bell"), default="auto",
+                   help="auto: play the alarm if there is an audio device, else report it")
+    p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+    p.add_argument("--no-dropout", action="store_true", help="no radio dropout during the night")
+    p.add_argument("--db", help="keep the log here (default: a temporary file, deleted)")
     p.set_defaults(func=_cmd)
