@@ -11,6 +11,7 @@ import importlib.util
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -285,3 +286,49 @@ def test_docs_quote_the_current_script_output():
         "README power block is stale: run --update-docs"
     )
     assert pb.extract_block(safety, "thermal") == blocks["thermal"], "safety.md thermal block is stale"
+
+
+# --- enclosure model -------------------------------------------------------------------------
+
+SCAD = HW / "enclosure" / "anklet_pod.scad"
+
+
+def _openscad():
+    exe = shutil.which("openscad")
+    if exe is None:
+        pytest.skip(
+            "SKIPPED LOUDLY: openscad is not installed, so the enclosure model was not checked (apt-get install openscad)"
+        )
+    return exe
+
+
+def _stl_bbox(path):
+    pts = [tuple(map(float, m)) for m in re.findall(r"vertex\s+(\S+)\s+(\S+)\s+(\S+)", path.read_text())]
+    assert pts, "empty STL"
+    return [(min(p[i] for p in pts), max(p[i] for p in pts)) for i in range(3)]
+
+
+def test_enclosure_model_renders_at_the_budgeted_size(tmp_path):
+    exe = _openscad()
+    out = tmp_path / "pod.stl"
+    res = subprocess.run(
+        [exe, "-q", "-o", str(out), "-D", 'part="assembled"', "-D", "$fn=12", str(SCAD)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    bbox = _stl_bbox(out)
+    for (lo, hi), size in zip(bbox, pb.ENCLOSURE_MM, strict=True):
+        assert lo == pytest.approx(0, abs=0.3) and hi == pytest.approx(size, abs=0.3), (bbox, pb.ENCLOSURE_MM)
+
+
+def test_enclosure_model_refuses_a_shell_too_small_for_the_parts(tmp_path):
+    exe = _openscad()
+    res = subprocess.run(
+        [exe, "-q", "-o", str(tmp_path / "x.stl"), "-D", "outer=[44,36,13]", "-D", "$fn=8", str(SCAD)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode != 0 and "does not fit" in res.stderr, res.stderr
