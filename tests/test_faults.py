@@ -27,7 +27,7 @@ def test_link_silent_raises_fault_within_30_s_and_clears_on_return(tmp_path):
     assert fault.level == "fault" and fault.sounded  # a FAULT sounds
     [logged] = rig.store.alarms(faults=True)
     assert logged.code == "no_data" and logged.ended_at is not None
-    assert 200 <= logged.ended_at.timestamp() - START <= 215  # reconnected with backoff (10 s at most)
+    assert 200 <= logged.ended_at.timestamp() - START <= 208  # reconnected with backoff (5 s at most, jittered)
     assert rig.store.count_events() == rig.band.sent  # what the band kept meanwhile arrived, once
 
 

@@ -134,6 +134,7 @@ def test_status_view_redraws_on_a_tty(tmp_path):
 
     out = io.StringIO()
     view = StatusView(out, tty=True)
+    view.min_redraw_s = 0
     snap = Snapshot(now=START, band="b", link="connected", silent_s=3, battery_pct=55, worn=True,
                     episode="rhythmic movement for 25 s (ALARM)", alarms=["ALARM: shaking"])
     view.update(snap)

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
 from anklet import store as store_mod
 from anklet.records import DeviceEvent
 from anklet.store import Store, StoreError

@@ -10,8 +10,8 @@ status. Time runs accelerated on one virtual clock shared by band and monitor
 (default 200x: a two-hour night in about 40 s); the monitor's timers (30 s no data,
 mute, repeats) run in that time.
 
-Along the way the radio drops out for 15 s (the band keeps its events and resends
-them; nothing is lost or logged twice, and 15 s is under the 30 s FAULT limit), and
+Along the way the radio drops out for 10 s (the band keeps its events and resends
+them; nothing is lost or logged twice, and the silence stays under the 30 s FAULT limit), and
 a "parent" acknowledges the alarm 30 s after it goes off. The alarm sound is played
 if the machine has an audio device, otherwise reported, not played.
 
@@ -49,7 +49,7 @@ from .store import Store
 
 FS = LIMITS["fs"][0]  # the band's default rate
 RANGE_G = LIMITS["range_g"][0]
-DROPOUT_S = 15
+DROPOUT_S = 10
 ACK_AFTER_S = 30
 BAND_ID = "demo-band"
 

@@ -115,7 +115,7 @@ class Settings:
     drain_s: float = 0.0  # real seconds to wait for more events of a burst (0: take only what is there)
     batch: int = 64  # events committed per transaction at most
     backoff_min_s: float = 1.0
-    backoff_max_s: float = 10.0
+    backoff_max_s: float = 5.0  # a band back in range is found within 5 s
     battery_low_pct: int = 20
     battery_critical_pct: int = 5
     heartbeat_s: float = 5.0

@@ -10,6 +10,7 @@ monitor time.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -72,6 +73,8 @@ class StatusView:
         self._drawn = 0  # lines of the block currently on screen
         self._last_line_at: float | None = None
         self._last: Snapshot | None = None
+        self._drawn_at = -1e9
+        self.min_redraw_s = 0.1  # real seconds between redraws
 
     def _c(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
@@ -99,6 +102,10 @@ class StatusView:
     def update(self, snap: Snapshot) -> None:
         self._last = snap
         if self.tty:
+            real = time.monotonic()
+            if real - self._drawn_at < self.min_redraw_s:  # accelerated time: do not flood the terminal
+                return
+            self._drawn_at = real
             self._write(self._clear_block() + self._block(snap))
         elif self._last_line_at is None or snap.now - self._last_line_at >= self.every_s:
             self._last_line_at = snap.now
@@ -107,6 +114,7 @@ class StatusView:
     def close(self) -> None:
         if self.tty and self._last is not None:
             self._write(self._clear_block())
+        self._last = None
 
     # -- formatting --------------------------------------------------------------------
 
