@@ -238,6 +238,7 @@ def budget(
         "consumers": [
             {
                 "consumer": f.consumer,
+                "scenarios": list(f.scenarios),
                 "part": f.part,
                 "mode": f.mode,
                 "current_ma": f.current_ma,
@@ -366,6 +367,16 @@ def markdown_blocks(figures: list[Figure]) -> dict[str, str]:
                 c["consumer"], c["mode"], c["current_ma"], c["duty"], c["average_ma"], c["basis"]
             )
         )
+    lines += ["", "Where each figure comes from (every scenario's rows are in `power_figures.csv`):", ""]
+    seen = set()
+    for r in results:
+        for c in r["consumers"]:
+            if c["line"] in seen:
+                continue
+            seen.add(c["line"])
+            note = f" {c['note']}" if c["note"] else ""
+            where = "every scenario" if "*" in c["scenarios"] else ", ".join(c["scenarios"])
+            lines.append(f"- **{c['consumer']}** ({where}): {c['source']}.{note}")
     power = "\n".join(lines)
 
     th = thermal()
