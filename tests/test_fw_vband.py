@@ -1,0 +1,135 @@
+"""The virtual band end to end: real micropython on a socat pty, driven by the real mpremote.
+
+socat is a system package: `make test` installs it (Makefile target `socat`) where apt-get is available.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anklet import cli, engines, flash, replay, vband
+from anklet import trace as tr
+
+pytestmark = pytest.mark.slow
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+if shutil.which("socat") is None:  # pragma: no cover - CI installs it
+    pytest.skip("SOCAT IS MISSING: the virtual band tests need it (apt-get install socat; `make test` does this)",
+                allow_module_level=True)
+
+
+def shaking_trace(path: Path, fs: float = 100.0) -> None:
+    t = np.arange(0, 70, 1 / fs)
+    acc = np.zeros((len(t), 3))
+    acc[:, 2] = 1.0
+    acc[:, 1] = 0.05
+    on = (t >= 10) & (t < 45)
+    acc[on, 0] = 0.3 * np.sin(2 * np.pi * 3.0 * t[on])
+    tr.write(path, t, acc)
+
+
+def mp(port: str, *args: str) -> str:
+    res = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def band_state(port: str) -> dict:
+    out = mp(port, "resume", "exec", "from anklet_fw import app; b = app.band; import json; print(json.dumps("
+             "{'boot': b.boot_count, 'reason': b.reset_reason, 'samples': b.samples_in, 'depth': b.queue.depth(), "
+             "'next': b.queue.next_seq(), 'fs': b.settings['fs'], 'part': b.imu.PART}))")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def band(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vband")
+    trace = folder.parent / "shake.csv"
+    shaking_trace(trace)
+    vband.prepare(folder, trace, fs=52, speed=20)
+    vb = vband.start(folder)
+    yield vb, trace
+    vb.stop()
+
+
+def test_flash_installs_compiled_firmware_and_the_band_runs(band):
+    vb, _ = band
+    installed = flash.flash(vb.port)
+    assert "anklet_fw/eventq.mpy" in installed and "anklet_fw/hw_unix.mpy" in installed
+    assert "anklet_fw/hw_esp32.mpy" not in installed
+    assert (vb.folder / "anklet_fw" / "band.mpy").exists() and (vb.folder / "main.py").exists()
+    import time
+
+    time.sleep(4)  # 80 s of band time at speed 20: the whole trace
+    st = band_state(vb.port)
+    assert st["boot"] >= 1 and st["reason"] == 2  # mpremote reset: a hard reset
+    assert st["part"] == "LSM6DS3TR-C" and st["fs"] == 52
+    assert st["samples"] > 52 * 40
+    kinds = mp(vb.port, "resume", "exec",
+               "from anklet_fw import app, packet; q = app.band.queue; buf = bytearray(42)\n"
+               "for s in range(q.first_seq(), q.next_seq()):\n"
+               "    q.read_into(s, buf); print('K', packet.decode(buf)[2])")
+    got = [int(line.split()[1]) for line in kinds.splitlines() if line.startswith("K ")]
+    assert got[0] == 5 and 1 in got and 3 in got, got  # BOOT, START, END
+
+
+def test_resets_count_boots_and_keep_the_queue(band):
+    vb, _ = band
+    mp(vb.port, "reset")
+    import time
+
+    time.sleep(0.5)
+    before = band_state(vb.port)
+    mp(vb.port, "reset")
+    time.sleep(0.5)
+    after = band_state(vb.port)
+    assert after["boot"] == before["boot"] + 1
+    assert after["next"] == before["next"] + 1  # only the new BOOT event: nothing lost, nothing repeated
+    assert after["depth"] == before["depth"] + 1
+
+
+def test_device_engine_matches_the_other_engines(band, capsys):
+    vb, trace = band
+    counts = replay.load_counts(str(trace), 50, 8)
+    want = engines.ENGINES["firmware"](counts, 50, 8)
+    got = engines.ENGINES["device"](counts, 50, 8, port=vb.port)
+    assert got == want and len(want) >= 3
+    assert cli.main(["replay", str(trace), "--engine", "device", "--port", vb.port]) == 0
+    dev_out = capsys.readouterr().out.splitlines()
+    assert cli.main(["replay", str(trace), "--engine", "firmware"]) == 0
+    fw_out = capsys.readouterr().out.splitlines()
+    assert dev_out[:-1] == fw_out[:-1]
+
+
+def test_source_flash_and_flash_errors(band):
+    vb, _ = band
+    installed = flash.flash(vb.port, source=True)
+    assert "anklet_fw/band.py" in installed
+    assert not list((vb.folder / "anklet_fw").glob("*.mpy"))  # the old .mpy files are gone
+    assert band_state(vb.port)["fs"] == 52
+    with pytest.raises(cli.CliError, match="unknown board"):
+        flash.flash(vb.port, board="nope")
+    with pytest.raises(cli.CliError, match="mpremote failed"):
+        flash.flash(str(vb.folder / "no-such-tty"))
+
+
+def test_vband_keeps_its_flash_across_restarts(tmp_path):
+    trace = tmp_path / "shake.csv"
+    shaking_trace(trace)
+    vband.prepare(tmp_path / "vb", trace, fs=50, speed=20)
+    with vband.start(tmp_path / "vb") as vb:
+        flash.flash(vb.port, source=True)
+        first = band_state(vb.port)
+        assert first["part"] == "MPU6886" and first["fs"] == 50
+    with vband.start(tmp_path / "vb") as vb:
+        again = band_state(vb.port)
+    assert again["boot"] == first["boot"] + 1 and again["reason"] == 1  # a power-on
+    assert again["next"] > first["next"]
