@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.logcmd",
     "anklet.ble_commands",
     "anklet.triage.cli",
+    "anklet.flash",
+    "anklet.vband",
 )
 
 

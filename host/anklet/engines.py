@@ -97,3 +97,7 @@ ENGINES: dict[str, Engine] = {
     "firmware": run_firmware,
     "micropython": run_micropython,
 }
+
+from .device_engine import run_device  # noqa: E402  (it imports EngineError and parse_feed_output from here)
+
+ENGINES["device"] = run_device
