@@ -1,8 +1,8 @@
 # The band's hardware on an ESP32: the only module that imports machine, esp32 and bluetooth.
 import time
 
-import esp32  # type: ignore[import-not-found]
-import machine  # type: ignore[import-not-found]
+import esp32
+import machine
 
 from . import boards
 from .band import (
@@ -68,12 +68,14 @@ def build(board=None):
         pin.irq(lambda _p: flag.set(), trigger=machine.Pin.IRQ_RISING)
     radio = None
     try:
-        import bluetooth  # type: ignore[import-not-found]
+        import bluetooth
 
         from .radio import Radio
-    except ImportError:
-        bluetooth = None
-    if bluetooth is not None:
+
+        has_ble = True
+    except ImportError:  # a build without Bluetooth: the band still records to flash
+        has_ble = False
+    if has_ble:
         uid = int.from_bytes(machine.unique_id()[-6:], "big")
         radio = Radio(bluetooth.BLE(), band.queue, band.boot_id, name=f"anklet-{uid & 0xFFFF:04x}",
                       passkey=uid % 1000000, uid=uid, status=band.radio_status, on_setting=band.on_setting,

@@ -37,7 +37,7 @@ class ImuError(OSError):
 
 class ImuBase:
     PART = "?"
-    RATES = ()  # supported output data rates, Hz (integers: the detector's fs)
+    RATES: tuple = ()  # supported output data rates, Hz (integers: the detector's fs)
     RANGES = (2, 4, 8, 16)
     FRAME = 6  # bytes per sample in the FIFO
 
