@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.logcmd",
     "anklet.ble_commands",
     "anklet.triage.cli",
+    "anklet.report.cli",
     "anklet.flash",
     "anklet.vband",
 )
