@@ -7,8 +7,7 @@ from anklet_fw import band as bandmod
 from anklet_fw import events as ev
 from anklet_fw import packet
 from anklet_fw.band import Band
-from anklet_fw.flashdev import RamFlash
-from anklet_fw.sim import ArraySource, FakeI2C, FakeLSM6, FakeMPU6886
+from anklet_fw.sim import ArraySource, FakeI2C, FakeLSM6, FakeMPU6886, RamFlash
 
 FS = 52
 

@@ -5,7 +5,7 @@
 from anklet_fw import packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.events import ACTIVITY, DROPPED
-from anklet_fw.flashdev import PowerCut, RamFlash
+from anklet_fw.sim import PowerCut, RamFlash
 
 
 def rec_for(i):

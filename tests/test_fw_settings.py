@@ -1,7 +1,7 @@
 # Settings and boot counter in flash. Runs under CPython and the micropython binary.
 from anklet_fw.episode import PARAMS
-from anklet_fw.flashdev import PowerCut, RamFlash
 from anklet_fw.settings import NAMES, BootLog, Settings
+from anklet_fw.sim import PowerCut, RamFlash
 
 
 def test_defaults_then_changes_persist():

@@ -249,8 +249,11 @@ class Band:
                 self.flags(pct))
 
     def emit_status(self):
-        mv, pct, worn, ovf, depth, up, flags = self.status()
-        return self._emit(ev.STATUS, self.det.t_ms(), mv, pct, worn, ovf, depth, up, flags)
+        # Field by field rather than through status()'s tuple: nothing allocated.
+        mv = self.battery.read_mv() if self.has_battery else 0
+        pct = battery_pct(mv) if self.has_battery else -1
+        return self._emit(ev.STATUS, self.det.t_ms(), mv, pct, 1 if self.wear.worn else 0, self.imu.overflows,
+                          self.queue.depth(), self.uptime_s(), self.flags(pct))
 
     # -- forever ------------------------------------------------------------------
 

@@ -5,9 +5,9 @@
 #   readblocks(block, buf, offset)   read len(buf) bytes from block at offset
 #   writeblocks(block, buf, offset)  program bytes (NOR flash: bits only go 1 -> 0)
 #   ioctl(4, 0) block count, ioctl(5, 0) block size, ioctl(6, block) erase to 0xFF
-# Two implementations live here: RamFlash (tests; can cut power after a given
-# number of programmed or erased bytes) and FileFlash (the virtual band, or a band
-# without a spare partition: a preallocated file on its filesystem).
+# FileFlash here keeps the flash in a file (the virtual band, or a band without a
+# spare partition); sim.RamFlash keeps it in RAM for tests and can cut the power
+# after a given number of programmed or erased bytes.
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -22,66 +22,8 @@ IOCTL_BLOCK_ERASE = const(6)
 ERASED = const(0xFF)
 
 
-class PowerCut(Exception):
-    """Raised by RamFlash when its byte budget runs out: the power went in the middle of a write."""
-
-
 def geometry(dev):
     return dev.ioctl(IOCTL_BLOCK_COUNT, 0), dev.ioctl(IOCTL_BLOCK_SIZE, 0)
-
-
-class RamFlash:
-    """NOR flash in RAM. `budget`: bytes that may still be programmed or erased before PowerCut (None: no limit)."""
-
-    def __init__(self, nblocks, block_size=4096):
-        self.nblocks = nblocks
-        self.block_size = block_size
-        self.mem = bytearray(b"\xff" * (nblocks * block_size))
-        self.budget = None
-        self.writes = 0  # bytes programmed or erased so far
-        self.erases = [0] * nblocks
-
-    def _spend(self):
-        # True if one more byte may change; raises once the budget is spent.
-        if self.budget is not None:
-            if self.budget <= 0:
-                raise PowerCut()
-            self.budget -= 1
-        self.writes += 1
-
-    def _check(self, block, offset, n):
-        if not 0 <= block < self.nblocks or offset < 0 or offset + n > self.block_size:
-            raise OSError(22)  # EINVAL
-
-    def readblocks(self, block, buf, offset=0):
-        n = len(buf)
-        self._check(block, offset, n)
-        a = block * self.block_size + offset
-        buf[:] = self.mem[a : a + n]
-
-    def writeblocks(self, block, buf, offset=0):
-        n = len(buf)
-        self._check(block, offset, n)
-        a = block * self.block_size + offset
-        mem = self.mem
-        for i in range(n):
-            self._spend()
-            mem[a + i] &= buf[i]
-
-    def ioctl(self, op, arg):
-        if op == IOCTL_BLOCK_COUNT:
-            return self.nblocks
-        if op == IOCTL_BLOCK_SIZE:
-            return self.block_size
-        if op == IOCTL_BLOCK_ERASE:
-            self._check(arg, 0, 0)
-            a = arg * self.block_size
-            self.erases[arg] += 1
-            for i in range(self.block_size):
-                self._spend()
-                self.mem[a + i] = ERASED
-            return 0
-        return None
 
 
 class FileFlash:
@@ -107,6 +49,7 @@ class FileFlash:
             f.flush()
         self._f = f
         self._tmp = bytearray(64)
+        self._views = {}  # memoryviews of _tmp by length, made once: writes then allocate nothing
 
     def _seek(self, block, offset, n):
         if not 0 <= block < self.nblocks or offset < 0 or offset + n > self.block_size:
@@ -125,7 +68,9 @@ class FileFlash:
         done = 0
         while done < n:
             k = min(len(tmp), n - done)
-            view = memoryview(tmp)[:k]
+            view = self._views.get(k)
+            if view is None:
+                view = self._views[k] = memoryview(tmp)[:k]
             self._f.seek(block * self.block_size + offset + done)
             self._f.readinto(view)
             for i in range(k):

@@ -115,19 +115,27 @@ def s16be(b, i):
     return v - 65536 if v & 0x8000 else v
 
 
+def driver(part):
+    """The driver class for a boards.py IMU part name; imports only that driver."""
+    if part in ("lsm6ds3trc", "lsm6dso"):
+        from .imu_lsm6 import LSM6
+
+        return LSM6
+    if part == "mpu6886":
+        from .imu_mpu6886 import MPU6886
+
+        return MPU6886
+    raise ValueError(f"unknown IMU part {part!r} (known: lsm6ds3trc, lsm6dso, mpu6886)")
+
+
 def probe(i2c, addr, part=None):
     """Open the driver for `part` (boards.py name) at addr, or try every known driver."""
-    from . import imu_lsm6, imu_mpu6886
-
-    drivers = {"lsm6ds3trc": imu_lsm6.LSM6, "lsm6dso": imu_lsm6.LSM6, "mpu6886": imu_mpu6886.MPU6886}
     if part is not None:
-        if part not in drivers:
-            raise ValueError("unknown IMU part {!r} (known: {})".format(part, ", ".join(sorted(drivers))))
-        return drivers[part](i2c, addr)
+        return driver(part)(i2c, addr)
     last = None
-    for cls in (imu_lsm6.LSM6, imu_mpu6886.MPU6886):
+    for name in ("lsm6ds3trc", "mpu6886"):
         try:
-            return cls(i2c, addr)
+            return driver(name)(i2c, addr)
         except OSError as exc:
             last = exc
-    raise ImuError("no known IMU at 0x{:02x} ({})".format(addr, last))
+    raise ImuError(f"no known IMU at 0x{addr:02x} ({last})")

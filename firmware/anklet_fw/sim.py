@@ -5,6 +5,8 @@
 # Not installed on a band.
 from array import array
 
+from .flashdev import ERASED, IOCTL_BLOCK_COUNT, IOCTL_BLOCK_ERASE, IOCTL_BLOCK_SIZE
+
 _RANGE_CODE_LSM6 = {0: 2, 1: 16, 2: 4, 3: 8}
 _ODR_LSM6 = {0: 0, 1: 13, 2: 26, 3: 52, 4: 104, 5: 208, 6: 416}
 
@@ -328,3 +330,61 @@ def make_imu(part, source, clock=None, addr=None):
     if part == "lsm6ds3trc":
         return FakeLSM6(source, addr or 0x6A, 0x6A, clock)
     raise ValueError("no fake for IMU part {!r}".format(part))
+
+
+class PowerCut(Exception):
+    """Raised by RamFlash when its byte budget runs out: the power went in the middle of a write."""
+
+
+class RamFlash:
+    """NOR flash in RAM. `budget`: bytes that may still be programmed or erased before PowerCut (None: no limit)."""
+
+    def __init__(self, nblocks, block_size=4096):
+        self.nblocks = nblocks
+        self.block_size = block_size
+        self.mem = bytearray(b"\xff" * (nblocks * block_size))
+        self.budget = None
+        self.writes = 0  # bytes programmed or erased so far
+        self.erases = [0] * nblocks
+
+    def _spend(self):
+        # True if one more byte may change; raises once the budget is spent.
+        if self.budget is not None:
+            if self.budget <= 0:
+                raise PowerCut()
+            self.budget -= 1
+        self.writes += 1
+
+    def _check(self, block, offset, n):
+        if not 0 <= block < self.nblocks or offset < 0 or offset + n > self.block_size:
+            raise OSError(22)  # EINVAL
+
+    def readblocks(self, block, buf, offset=0):
+        n = len(buf)
+        self._check(block, offset, n)
+        a = block * self.block_size + offset
+        buf[:] = self.mem[a : a + n]
+
+    def writeblocks(self, block, buf, offset=0):
+        n = len(buf)
+        self._check(block, offset, n)
+        a = block * self.block_size + offset
+        mem = self.mem
+        for i in range(n):
+            self._spend()
+            mem[a + i] &= buf[i]
+
+    def ioctl(self, op, arg):
+        if op == IOCTL_BLOCK_COUNT:
+            return self.nblocks
+        if op == IOCTL_BLOCK_SIZE:
+            return self.block_size
+        if op == IOCTL_BLOCK_ERASE:
+            self._check(arg, 0, 0)
+            a = arg * self.block_size
+            self.erases[arg] += 1
+            for i in range(self.block_size):
+                self._spend()
+                self.mem[a + i] = ERASED
+            return 0
+        return None
