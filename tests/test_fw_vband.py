@@ -121,15 +121,29 @@ def test_source_flash_and_flash_errors(band):
         flash.flash(str(vb.folder / "no-such-tty"))
 
 
-def test_vband_keeps_its_flash_across_restarts(tmp_path):
+def test_vband_command_and_flash_command_and_restarts(tmp_path, capsys):
+    import signal
+    import time
+
     trace = tmp_path / "shake.csv"
     shaking_trace(trace)
-    vband.prepare(tmp_path / "vb", trace, fs=50, speed=20)
-    with vband.start(tmp_path / "vb") as vb:
-        flash.flash(vb.port, source=True)
-        first = band_state(vb.port)
+    folder = tmp_path / "vb"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "anklet"), "vband", "--dir", str(folder),
+                             "--trace", str(trace), "--fs", "50", "--speed", "20"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "virtual band running: port" in line, line
+        port = str(folder / "tty")
+        assert cli.main(["flash", "--port", port, "--source"]) == 0
+        assert "flashed" in capsys.readouterr().out
+        time.sleep(1)
+        first = band_state(port)
         assert first["part"] == "MPU6886" and first["fs"] == 50
-    with vband.start(tmp_path / "vb") as vb:
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    with vband.start(folder) as vb:
         again = band_state(vb.port)
     assert again["boot"] == first["boot"] + 1 and again["reason"] == 1  # a power-on
     assert again["next"] > first["next"]
