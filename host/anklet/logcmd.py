@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import CliError
+from .report import edf
 from .store import Store, StoreError, default_db_path
 
 EVENT_COLUMNS = ("id", "band", "boot", "seq", "kind", "t_ms", "at", "received_at", "fields")
@@ -70,10 +71,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("export", help="write the log as CSV or JSON",
                               description="Write events, episodes or alarms to a CSV or JSON file (or stdout with -).")
     _add_common(p)
-    p.add_argument("out", help="output file (.csv or .json), or - for stdout")
+    p.add_argument("out", nargs="?", help="output file (.csv or .json), or - for stdout (optional with --edf)")
     p.add_argument("--format", choices=("csv", "json"), help="default: from the file name")
     p.add_argument("--what", choices=("all", "events", "episodes", "alarms"), default=None,
                    help="what to export (default: all for JSON, events for CSV; CSV takes one table)")
+    edf.add_arguments(p)  # --edf FILE.edf --raw PATH: raw recordings as EDF+ (anklet.report.edf)
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("ack", help="acknowledge the sounding alarms (and mute them)",
@@ -156,6 +158,13 @@ def _csv_value(v: Any) -> Any:
 
 
 def cmd_export(args: Any) -> int:
+    if args.edf:
+        with _open(args.db) as store:
+            edf.export_cmd(args, store, parse_when(args.since), parse_when(args.until))
+        if args.out is None:
+            return 0
+    if args.out is None:
+        raise CliError("give an output file (.csv or .json, or - for stdout), or --edf FILE.edf")
     fmt = args.format or ("json" if args.out.endswith(".json") else "csv" if args.out.endswith(".csv") else None)
     if fmt is None:
         raise CliError("cannot tell the format from the file name: use --format csv or --format json")

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ..store import Store
-from . import build, data, html, raw
+
+# Nothing heavy here: `anklet` imports every command module at start, and matplotlib loads only for a report.
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -36,6 +37,8 @@ def _atomic_write(path: Path, payload: bytes) -> None:
 
 
 def title_for(days: list[date]) -> str:
+    from . import build
+
     if len(days) == 1:
         return f"anklet night report: night of {build.fmt_day(days[0])}"
     return f"anklet report: {len(days)} nights, {build.fmt_day(days[0])} to {build.fmt_day(days[-1])}"
@@ -45,6 +48,8 @@ def make_report(store: Store, days: list[date], out: str | os.PathLike[str], *, 
                 raw_specs: list[str] | None = None, now: datetime | None = None, db_text: str | None = None
                 ) -> dict[str, object]:
     """Write the HTML report (and the PDF if asked); return a summary of what it holds."""
+    from . import build, data, html, raw
+
     recordings, warnings = raw.find(raw_specs or [])
     nights = data.gather(store, days, recordings, now=now)
     title = title_for(days)

@@ -202,8 +202,8 @@ def episode_panel(v: EpisodeView) -> Group:
     return Group(blocks, "panel")
 
 
-def night_blocks(n: NightData) -> list[Block]:
-    out: list[Block] = [Heading(2, f"Night of {fmt_day(n.day)}", f"night-{n.day.isoformat()}", new_page=True)]
+def night_blocks(n: NightData, new_page: bool = True) -> list[Block]:
+    out: list[Block] = [Heading(2, f"Night of {fmt_day(n.day)}", f"night-{n.day.isoformat()}", new_page=new_page)]
     if n.empty:
         out.append(Para("Nothing was logged for this night: anklet was not watching. This is NOT a night "
                         "without episodes; nobody knows what happened.", "warn", "No data."))
@@ -309,7 +309,7 @@ def document(nights: list[NightData], *, title: str, db_text: str, generated: da
         out.append(Para("Hatched bars mark nights, or parts of nights, when anklet was not watching: no data is not "
                         "the same as no episodes.", "small"))
     for n in nights:
-        out += night_blocks(n)
+        out += night_blocks(n, new_page=len(nights) > 1)
     out += about(nights)
     return out
 
