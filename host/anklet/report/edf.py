@@ -213,7 +213,7 @@ def export_cmd(args: Any, store: Store, since: datetime | None, until: datetime 
         print(f"anklet: warning: {w}", file=sys.stderr)
     for f in written:
         how = "exact samples" if f["exact"] else ("resampled" if f["resampled"] else "rounded to the nearest step")
-        print(f"wrote {f['path']}: {f['samples']} samples at {f["fs"]} Hz, +-{f["full_scale_g"]:g} g ({how}), "
+        print(f"wrote {f['path']}: {f['samples']} samples at {f['fs']} Hz, +-{f['full_scale_g']:g} g ({how}), "
               f"{f['annotations']} annotations" + (f", {f['clipped']} samples clipped" if f["clipped"] else ""),
               file=sys.stderr)
     return 0
