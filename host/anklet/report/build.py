@@ -64,7 +64,9 @@ def fmt_dt(t: datetime | None) -> str:
 def tz_text() -> str:
     now = datetime.now().astimezone()
     off = now.strftime("%z")
-    return f"{now.tzname()} (UTC{off[:3]}:{off[3:]})"
+    utc = f"UTC{off[:3]}:{off[3:]}"
+    name = now.tzname() or ""
+    return utc if name.startswith(("UTC", "+", "-")) or not name else f"{name}, {utc}"
 
 
 def freq_text(v: EpisodeView) -> str:

@@ -226,6 +226,14 @@ def gather_night(store: Store, day: date, recordings: list[Recording] | None = N
             by_kind["not_worn"].append((max(p.start, w0), min(end, w1), p.end is None, p.message))
         for kind, spans in by_kind.items():
             gaps += [g for g in _merge(kind, spans) if g.duration_s > 0]
+        for g in gaps:
+            if g.kind != "no_data":
+                continue
+            # Events the band measured during a link loss and sent once it was back: logged, but late.
+            late = [le for le in events if le.at is not None and g.start <= le.at < g.end and le.received_at >= g.end]
+            if late:
+                g.messages.append(f"the band kept measuring and sent its {len(late)} events when the link came back: "
+                                  f"they are in this report, but no alarm could sound during the gap")
         gaps.sort(key=lambda g: (g.start, g.kind))
 
     one_shots = [a for a in alarms if a.is_fault and a.code not in GAP_LABELS and a.level != "clear"]

@@ -172,7 +172,7 @@ def draw_raw(fig: FigLike, v: EpisodeView, margin_s: float = 10.0, zoom_s: float
     t0 = v.onset - timedelta(seconds=margin_s)
     t, acc = rec.window(t0, v.end + timedelta(seconds=margin_s))
     t = t - margin_s
-    gs = fig.add_gridspec(1, 2, width_ratios=[3, 1], wspace=0.12, left=0.07, right=0.99, top=0.88, bottom=0.2)
+    gs = fig.add_gridspec(1, 2, width_ratios=[3, 1], wspace=0.12, left=0.1, right=0.99, top=0.86, bottom=0.2)
     full = fig.add_subplot(gs[0])
     zoom = fig.add_subplot(gs[1], sharey=full)
     colours = ("#1b9e77", "#d95f02", "#7570b3")
@@ -190,8 +190,8 @@ def draw_raw(fig: FigLike, v: EpisodeView, margin_s: float = 10.0, zoom_s: float
     full.set_xlabel("seconds since the episode began (shaded: the episode)", fontsize=8)
     zoom.set_xlabel(f"{zoom_s:g} s from the middle", fontsize=8)
     full.set_ylabel("g (gravity removed)", fontsize=8)
-    full.legend(loc="upper right", fontsize=7, ncol=3, frameon=False)
-    fig.suptitle(f"raw recording {rec.path.name}", fontsize=8, x=0.07, ha="left", y=0.99)
+    full.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=3, frameon=False, borderaxespad=0)
+    fig.suptitle(f"raw recording {rec.path.name}, axes x, y, z", fontsize=8, x=0.1, ha="left", y=0.99)
 
 
 def draw_trends(fig: FigLike, nights: list[NightData]) -> None:
