@@ -39,8 +39,13 @@ def run_demo(clone: Path, *args: str) -> tuple[dict, str]:
     return json.loads(last), proc.stderr
 
 
-def test_demo_night_from_a_fresh_clone(clone):
-    s, err = run_demo(clone, "--json", "--speed", "0", "--sound", "auto")
+@pytest.mark.parametrize("link", ["auto", "inproc"])
+def test_demo_night_from_a_fresh_clone(clone, link):
+    s, err = run_demo(clone, "--json", "--speed", "0", "--sound", "auto", "--link", link)
+    if link == "auto":  # the Bluetooth issue has landed: band and monitor talk over Bumble's virtual radio
+        assert s["link"].startswith("Bumble virtual BLE link")
+    else:
+        assert s["link"] == "in-process"
     # Every event the band sent was logged, once, and the band was told it could let go of them.
     assert s["events_sent"] == s["events_logged"] > 100
     assert s["logged_once"] and s["band_acknowledged_all"]
@@ -54,11 +59,11 @@ def test_demo_night_from_a_fresh_clone(clone):
     # Nothing but the episode alarmed: no false alarms, no faults (a 10 s dropout stays under the 30 s limit).
     assert levels.count("alarm") == 1
     assert s["faults"] == []
-    assert s["radio_dropout"]["duration_s"] == 10
+    assert s["radio_dropout"]["reconnects"] >= 1
     ep = max(s["episodes"], key=lambda e: e["duration_s"])
     assert ep["max_level"] == "alarm" and abs(ep["onset_t"] - clonic["start"]) < 3
     assert s["acknowledged_t"] and s["acknowledged_t"][0] == pytest.approx(alarm["t"] + 30, abs=2)
     # The live status and the summary were shown (on stderr with --json), without ANSI when not a terminal.
-    assert "connected to band demo-band" in err and "ALARM: PROLONGED RHYTHMIC SHAKING" in err
+    assert "connected to band" in err and "ALARM: PROLONGED RHYTHMIC SHAKING" in err
     assert "== the night ==" in err and "each exactly once" in err and "\x1b[" not in err
     assert s["night_s"] == 7200

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -71,6 +72,73 @@ def dropout_time(nt: simulate.Night, span: float) -> int:
     return int(0.1 * span)
 
 
+class _RadioForBand:
+    """What the sampling loop expects of its radio, on the firmware's Radio (which exposes raw_on as a property)."""
+
+    def __init__(self, radio: Any) -> None:
+        self.radio = radio
+
+    def kick(self) -> None:
+        self.radio.kick()
+
+    def raw_on(self) -> bool:
+        on = self.radio.raw_on
+        return bool(on() if callable(on) else on)
+
+    def raw_push(self, x: int, y: int, z: int) -> None:
+        self.radio.raw_push(x, y, z)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "radio":
+            object.__setattr__(self, name, value)
+        else:  # fs, range_g: the band tells its radio about new settings
+            setattr(self.radio, name, value)
+
+
+async def ble_link(band: FirmwareBand, folder: Path) -> tuple[Any, Any]:
+    """Band and monitor over the Bluetooth issue's Bumble virtual radio: the firmware's GATT server (anklet_fw.radio)
+    on a virtual controller, the host's BleakLink through a Bumble-backed bleak backend, paired and bonded first.
+    A "dropout" then cuts the connection at the controllers (a supervision timeout); the host reconnects."""
+    try:
+        from .ble import PairingStore
+        from .bumble_band import bond, link_for, start_radio, virtual_pair
+    except ImportError as exc:
+        raise CliError(f"the Bumble virtual link is not available in this build ({exc}); use --link inproc") from exc
+    for name in ("bumble", "bleak"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # its chatter would scroll over the status
+    pair = await virtual_pair(band_name="anklet-demo")
+    radio = start_radio(pair, band.queue, boot=band.boot, pairing_s=60, status=band.fw.radio_status,
+                        fs=band.fs, range_g=RANGE_G)
+    band.fw.radio = _RadioForBand(radio)
+    pairing = await bond(pair, PairingStore(folder / "bands.json"))
+    radio.set_pairing(0)
+    link = link_for(pair, pairing)
+    # Virtual time waits for the radio: while the host (re)connects or has events to take in, the band's next
+    # second waits, up to 50 ms of real time per simulated second. Without this, 0.2 s of real reconnection
+    # would be 40 s of night at 200x.
+    band.caught_up = lambda: radio.connected and band.queue.depth() == 0
+
+    def drop_link(b: Any, on: bool) -> None:
+        if not on:
+            pair.drop()
+
+    band.set_radio = lambda on: drop_link(band, on)  # type: ignore[method-assign]
+
+    async def cleanup() -> None:
+        radio.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await radio.task
+        quiet = logging.getLogger("asyncio")
+        level, quiet.level = quiet.level, logging.CRITICAL  # virtual controllers torn down mid-exchange
+        try:
+            await pair.close()
+            await asyncio.sleep(0.05)
+        finally:
+            quiet.setLevel(level)
+
+    return link, cleanup
+
+
 def choose_sound(mode: str, out: TextIO) -> tuple[Sound, str]:
     if mode == "auto":
         player, why = find_player()
@@ -93,15 +161,18 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
     band = FirmwareBand(counts, clock=clock, start=start, speed=speed, actions=actions)
     link_name = "in-process"
     cleanup = None
-    if args.link == "ble":
-        try:
-            from .demo_ble import ble_link  # the Bluetooth issue's virtual radio, when installed
-        except ImportError as exc:
-            raise CliError(f"the Bumble virtual link is not available in this build ({exc}); use --link inproc") from exc
-        link, cleanup = await ble_link(band, BAND_ID)
-        link_name = "Bumble virtual BLE link"
+    dropout = f"radio out of range for {DROPOUT_S} s"
+    link_kind = args.link
+    if link_kind == "auto":
+        link_kind = "ble" if ble_available() else "inproc"
+    if link_kind == "ble":
+        link, cleanup = await ble_link(band, Path(db_path).parent)
+        link_name = "Bumble virtual BLE link (firmware radio, bleak, LE Secure Connections)"
+        dropout = "connection cut at both controllers (supervision timeout)"
     else:
         link = InprocLink(band, BAND_ID)
+        if args.link == "auto":
+            link_name += " (the Bumble virtual link is not installed)"
     sound, sound_text = choose_sound(args.sound, out)
     notifier = Notifier(enabled=not args.no_notify and _no_session_reason() is None)
     view = StatusView(out, every_s=900)
@@ -124,6 +195,9 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
     mon_task = asyncio.create_task(mon.run())
     parent_task = asyncio.create_task(parent())
     try:
+        deadline = time.monotonic() + 30
+        while not mon.connected and time.monotonic() < deadline:  # the parents start the monitor, then sleep
+            await asyncio.sleep(0.02)
         await band.run()
         deadline = time.monotonic() + 10
         while band.queue.depth() and time.monotonic() < deadline:  # the last events reach the log
@@ -137,8 +211,12 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
         if cleanup is not None:
             await cleanup()
     try:
-        return summarise(mon, band, store, nt, start, span, time.monotonic() - real0, link_name, sound_text, acks, drop_at,
-                         not args.no_dropout)
+        s = summarise(mon, band, store, nt, start, span, time.monotonic() - real0, link_name, sound_text, acks, drop_at,
+                      not args.no_dropout)
+        if s["radio_dropout"]:
+            s["radio_dropout"]["what"] = dropout
+        s["link_overstays"] = mon.overstays
+        return s
     finally:
         store.close()
 
@@ -171,12 +249,25 @@ def summarise(mon: Monitor, band: FirmwareBand, store: Store, nt: simulate.Night
         "episodes": episodes,
         "truth": truth,
         "acknowledged_t": [round(a, 1) for a in acks],
-        "radio_dropout": {"t": drop_at, "duration_s": DROPOUT_S} if dropped else None,
+        "radio_dropout": {"t": drop_at, "duration_s": DROPOUT_S, "reconnects": max(0, band_connects(mon) - 1)}
+        if dropped else None,
         "night_s": round(span),
         "real_s": round(real_s, 1),
         "link": link_name,
         "sound": sound_text,
     }
+
+
+def band_connects(mon: Monitor) -> int:
+    return int(getattr(mon.link, "connects", 1))
+
+
+def ble_available() -> bool:
+    try:
+        from . import ble, bumble_band  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def hms(t: float) -> str:
@@ -191,7 +282,8 @@ def report(s: dict[str, Any], db_text: str) -> str:
     lines.append(f"events: {s['events_sent']} sent by the band, {s['events_logged']} logged ({once})")
     if s["radio_dropout"]:
         d = s["radio_dropout"]
-        lines.append(f"radio dropout at {hms(d['t'])} for {d['duration_s']} s: the band kept its events and resent them")
+        lines.append(f"radio dropout at {hms(d['t'])}: {d.get('what', '')}; the monitor reconnected "
+                     f"{d['reconnects']} time(s), the band resent what it held")
     for e in s["episodes"]:
         lines.append(f"episode at {hms(e['onset_t'])}: {e['duration_s']:.0f} s of rhythmic movement at "
                      f"{e['freq_hz']:.1f} Hz ({e['f_start_hz']:.1f} -> {e['f_end_hz']:.1f} Hz), "
@@ -247,7 +339,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=float, default=2.0, help="length of the night (default 2)")
     p.add_argument("--speed", type=float, default=200.0, help="times faster than real time (default 200; 0: as fast as possible)")
     p.add_argument("--alarm-s", type=float, default=20.0, help="ALARM after this many seconds of rhythm (10-120)")
-    p.add_argument("--link", choices=("inproc", "ble"), default="inproc", help="how band and monitor talk (default inproc)")
+    p.add_argument("--link", choices=("auto", "ble", "inproc"), default="auto",
+                   help="how band and monitor talk: ble (Bumble virtual radio), inproc (in-process), auto: ble if installed")
     p.add_argument("--sound", choices=("auto", "report", "bell"), default="auto",
                    help="auto: play the alarm if there is an audio device, else report it")
     p.add_argument("--no-notify", action="store_true", help="no desktop notifications")

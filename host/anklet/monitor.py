@@ -112,8 +112,9 @@ class Settings:
     status_s: float = 10.0  # read the band's status this often (also proof of life)
     tick_s: float = 1.0  # housekeeping: faults, mute, repeats, requests, status redraw
     poll_s: float = 0.5  # real seconds one next_event() may wait
-    drain_s: float = 0.0  # real seconds to wait for more events of a burst (0: take only what is there)
+    drain_s: float = 0.001  # real seconds to wait for more events of a burst (kept > 0: some links spin on 0)
     batch: int = 64  # events committed per transaction at most
+    guard_s: float = 1.0  # a next_event() call still running this long after its timeout is cut short
     backoff_min_s: float = 1.0
     backoff_max_s: float = 5.0  # a band back in range is found within 5 s
     battery_low_pct: int = 20
@@ -180,6 +181,7 @@ class Monitor:
         self.pending: list[DeviceEvent] = []  # received, not yet committed (log failing)
         self.logged = 0  # events newly committed by this monitor
         self.received = 0
+        self.overstays = 0  # next_event() calls that overran their timeout and were cut short
         self.battery: tuple[int, int] | None = None
         self.worn: bool | None = None
         self.activity = ""
@@ -316,16 +318,24 @@ class Monitor:
         self._next_status = self.clock.now() + self.s.status_s
         await self._read_status()
         while not self._stop.is_set():
-            e = await self.link.next_event(self.s.poll_s)
+            e = await self._next_event(self.s.poll_s)
             if e is None:
                 continue
             batch = [e]
             while len(batch) < self.s.batch:
-                more = await self.link.next_event(self.s.drain_s)
+                more = await self._next_event(self.s.drain_s)
                 if more is None:
                     break
                 batch.append(more)
             await self._handle(batch)
+
+    async def _next_event(self, timeout: float) -> DeviceEvent | None:
+        """link.next_event, bounded: a link that overstays its timeout (a bug there) must not stall the watch."""
+        try:
+            return await asyncio.wait_for(self.link.next_event(timeout), timeout + self.s.guard_s)
+        except asyncio.TimeoutError:
+            self.overstays += 1
+            return None
 
     async def _read_status(self) -> None:
         st = await self.link.status()
