@@ -131,7 +131,7 @@ def _table_cols(t: Table, width: float, size: float) -> list[float]:
     for r in ([t.header] if t.header else []) + t.rows:
         for i, c in enumerate(r):
             longest[i] = max(longest[i], min(len(c), 60))
-            word[i] = max([word[i]] + [len(w) + 1 for w in c.split()])
+            word[i] = max([word[i]] + [len(w) + 3 for w in c.split()])  # + the cell padding
     if t.style == "facts":
         longest[0] = max(longest[0], 18)
     chars = _chars(width, size)

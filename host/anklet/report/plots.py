@@ -212,10 +212,12 @@ def draw_trends(fig: FigLike, nights: list[NightData]) -> None:
         ax.set_xticklabels(labels, rotation=60 if len(nights) > 7 else 0, fontsize=7)
         ax.set_xlim(-0.6, len(nights) - 0.4)
     a.bar(x, counts, color="#6b6b6b")
-    for i, n in enumerate(nights):
-        if n.empty:
-            a.bar([i], [max(1, max(counts))], color="white", hatch="////", edgecolor="#999999", lw=0.5)
-            a.text(i, 0.1, "no\ndata", ha="center", va="bottom", fontsize=6.5)
+    for ax in (a, b, c):  # a night with no data is not a night with no episodes: mark it across every panel
+        for i, n in enumerate(nights):
+            if n.empty:
+                ax.axvspan(i - 0.45, i + 0.45, facecolor="none", hatch="////", edgecolor="#cccccc", lw=0)
+                ax.text(i, 0.5, "no data", transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+                        va="center", fontsize=7, color="#555555", backgroundcolor="white")
     a.set_title("episodes per night", fontsize=9)
     a.yaxis.get_major_locator().set_params(integer=True)
     for i, n in enumerate(nights):
