@@ -52,9 +52,8 @@ def add_night(store: Store, day: date, *, seed: int = 3, minutes: float = 20.0, 
     counts = trace.to_counts(trace.Trace(t, acc), FS, RANGE_G)
     detected = engines.run_model(counts, FS, RANGE_G)
     span_s = len(counts) // FS
-    pct = iter(range(90, 0, -1))
     extra = [DeviceEvent("boot", 0, {"reason": 1, "boot_count": boot, "fw_version": 1})]
-    extra += [_status(s, next(pct)) for s in range(60, span_s, 300)]
+    extra += [_status(s, max(1, 90 - s // 400)) for s in range(60, span_s, 300)]  # about 9 % an hour
     ordered = sorted(extra + detected, key=lambda e: (e.t_ms, e.kind != "boot"))
     events = [DeviceEvent(e.kind, e.t_ms, e.fields, seq=i + 1, boot=boot) for i, e in enumerate(ordered)]
     base = datetime.combine(day, start).astimezone().timestamp()

@@ -42,7 +42,8 @@ tr.warn td { background: #fff3cd; }
 tr.level-notice td:first-child, p.level-soon { border-left: 5px solid #fdd049; }
 tr.level-alarm td:first-child, p.level-urgent { border-left: 5px solid #f28e2b; }
 tr.level-escalation td:first-child, p.level-emergency { border-left: 5px solid #b2182b; }
-p.level-routine { border-left: 5px solid #9ecae1; }
+p.level-routine, tr.level-None td:first-child { border-left: 5px solid #9ecae1; }
+td.nw { white-space: nowrap; }
 p[class^="level-"] { padding-left: 3mm; font-weight: bold; }
 img { display: block; max-width: 100%; height: auto; margin: 2mm 0; }
 ul { margin: 1mm 0 1mm 5mm; padding-left: 4mm; }
@@ -71,7 +72,9 @@ def _table(t: Table) -> str:
     for i, row in enumerate(t.rows):
         style = t.row_styles[i] if i < len(t.row_styles) else ""
         rcls = f' class="{_text(style)}"' if style else ""
-        out.append(f"<tr{rcls}>" + "".join(f"<td>{_text(c)}</td>" for c in row) + "</tr>")
+        # Short cells (times, durations) never wrap: "21 min 00 s" stays on one line.
+        out.append(f"<tr{rcls}>" + "".join(f'<td class="nw">{_text(c)}</td>' if len(c) <= 14 else f"<td>{_text(c)}</td>"
+                                           for c in row) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 

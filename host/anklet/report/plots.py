@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .data import EpisodeView, NightData  # noqa: E402
@@ -100,15 +101,24 @@ def draw_timeline(fig: FigLike, night: NightData) -> None:
     gap.set_ylabel("not watching", fontsize=8, rotation=0, ha="right", va="center")
     epi.set_ylim(0, 1)
     gap.set_ylim(0, 1)
-    for v in night.episodes:
-        if v.onset is None or v.end is None:
-            continue
+    shown = [v for v in night.episodes if v.onset is not None and v.end is not None]
+    for v in shown:
         col = LEVEL_COLOURS.get(v.level, LEVEL_COLOURS[None])
         epi.axvspan(v.onset, max(v.end, v.onset + timedelta(seconds=1)), color=col, lw=0)
         epi.plot([v.onset], [0.45], marker="v", ms=7, color=col, mec=INK, mew=0.6)
-        epi.text(v.onset, 0.78, f"#{v.number}", ha="center", va="center", fontsize=7, color=INK)
         for ax in (mov, gap):
             ax.axvline(v.onset, color=col, lw=0.8, alpha=0.8)
+    # Numbers: episodes closer than 2 % of the axis share one label ("#3-5") instead of printing over each other.
+    near = (t1 - t0) * 0.02
+    groups: list[list[EpisodeView]] = []
+    for v in shown:
+        if groups and v.onset - groups[-1][-1].onset < near:  # type: ignore[operator]
+            groups[-1].append(v)
+        else:
+            groups.append([v])
+    for grp in groups:
+        label = f"#{grp[0].number}" + (f"-{grp[-1].number}" if len(grp) > 1 else "")
+        epi.text(grp[0].onset, 0.8, label, ha="center", va="center", fontsize=7, color=INK)
     for g in night.gaps:
         face, hatch = GAP_STYLE.get(g.kind, ("#bdbdbd", "////"))
         gap.axvspan(g.start, g.end, ymin=0.1, ymax=0.9, facecolor=face, hatch=hatch, edgecolor=INK, lw=0.5)
@@ -124,6 +134,8 @@ def draw_timeline(fig: FigLike, night: NightData) -> None:
     handles += [Patch(facecolor=GAP_STYLE[k][0], hatch=GAP_STYLE[k][1], edgecolor=INK, lw=0.5, label=GAP_LABELS[k])
                 for k in kinds if k in GAP_STYLE]
     handles.append(Patch(facecolor="#eeeeee", label="before/after monitoring"))
+    if night.one_shots:
+        handles.append(Line2D([], [], marker="x", ls="", color=INK, label="other problem (see the table)"))
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False, bbox_to_anchor=(0.55, 0.0))
 
 
