@@ -45,7 +45,8 @@ tr.level-escalation td:first-child, p.level-emergency { border-left: 5px solid #
 p.level-routine, tr.level-None td:first-child { border-left: 5px solid #9ecae1; }
 td.nw { white-space: nowrap; }
 p[class^="level-"] { padding-left: 3mm; font-weight: bold; }
-img { display: block; max-width: 100%; height: auto; margin: 2mm 0; }
+img { display: block; max-width: 100%; height: auto; margin: 2mm 0; break-inside: avoid; }
+h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
 ul { margin: 1mm 0 1mm 5mm; padding-left: 4mm; }
 .pagebreak { break-before: page; page-break-before: always; }
 @media print { body { padding: 0; max-width: none; } h2.pagebreak { margin-top: 0; } }
