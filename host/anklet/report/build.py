@@ -181,7 +181,8 @@ def episode_panel(v: EpisodeView) -> Group:
         ["Amplitude", f"{e.amp_mg} mg (RMS of the 1-8 Hz movement)"],
         ["Highest alarm level", LEVEL_WORDS.get(e.max_level, str(e.max_level))],
         ["Alarms", alarms],
-        ["Band", f"{e.band}, boot {e.boot}, band clock {e.onset_ms / 1000:.1f} s"],
+        ["Band", f"{e.band}, boot {e.boot}, band clock {e.onset_ms / 1000:.1f} s; episode {e.id} in the log "
+                 f"(anklet log, anklet triage)"],
     ]
     blocks: list[Block] = [
         Heading(3, f"Episode {v.number}: {fmt_dt(v.onset)}, {duration_text(e.duration_s)}, "
