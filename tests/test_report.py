@@ -219,3 +219,20 @@ def test_cli(store, tmp_path, capsys):
     assert "no log at" in capsys.readouterr().err
     assert main(["report", "--db", db, "--from", "2026-11-20", "--out", str(out)]) == 0
     assert "2 nights" in capsys.readouterr().out
+
+
+def test_open_episode_and_episode_without_updates(store, tmp_path):
+    """An episode whose END never arrived (the band reset mid-episode) is shown as open, never as finished."""
+    from anklet.records import DeviceEvent
+
+    base = datetime(2026, 11, 21, 23, 0).astimezone().timestamp()
+    evs = [DeviceEvent("start", 60_000, {"onset_ms": 54_000, "freq_chz": 450, "rhythm": 900, "amp_mg": 150}, 1, 1),
+           DeviceEvent("update", 64_000, {"onset_ms": 54_000, "dur_ms": 10_000, "freq_chz": 440, "rhythm": 900,
+                                          "amp_mg": 160, "drift_chz": -10}, 2, 1)]
+    store.add_events("b", evs, base + 64.1)
+    out = tmp_path / "r.html"
+    make_report(store, [NIGHT], out, pdf_path=tmp_path / "r.pdf")
+    txt = text_of(parse(out))
+    assert "10 s so far (no end logged)" in txt
+    assert "4.5 Hz at the start, 4.4 Hz at the end (slowing by 0.1 Hz)" in txt
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
