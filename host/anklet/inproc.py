@@ -150,6 +150,8 @@ class VirtualBand:
             else:
                 link = self.link
                 if link is None or not link.connected or not self.radio:
+                    for _ in range(8):  # not connected: the band goes on, but lets the host's reconnecting run
+                        await asyncio.sleep(0)
                     return
                 if link.delivered() and self.queue.depth() == 0:
                     return

@@ -115,6 +115,7 @@ class Settings:
     drain_s: float = 0.001  # real seconds to wait for more events of a burst (kept > 0: some links spin on 0)
     batch: int = 64  # events committed per transaction at most
     guard_s: float = 1.0  # a next_event() call still running this long after its timeout is cut short
+    link_call_s: float = 10.0  # real seconds a status read or an acknowledgement may take
     backoff_min_s: float = 1.0
     backoff_max_s: float = 5.0  # a band back in range is found within 5 s
     battery_low_pct: int = 20
@@ -197,6 +198,7 @@ class Monitor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._session: int | None = None
         self._next_status = 0.0
+        self._status_task: asyncio.Task[None] | None = None
         self._fault_n = 0
         self.on_alarm: Callable[[AlarmRecord], None] | None = None
 
@@ -229,7 +231,9 @@ class Monitor:
         finally:
             link_task.cancel()
             tick_task.cancel()
-            for t in (link_task, tick_task, *self._tasks):
+            if self._status_task is not None:
+                self._status_task.cancel()
+            for t in (link_task, tick_task, *self._tasks, *([self._status_task] if self._status_task else [])):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             if restore_keys:
@@ -337,8 +341,19 @@ class Monitor:
             self.overstays += 1
             return None
 
+    async def _bounded(self, call: Any, what: str) -> Any:
+        """A link call that must not hang the monitor: after link_call_s (real) it counts as a lost link."""
+        try:
+            return await asyncio.wait_for(call, self.s.link_call_s)
+        except asyncio.TimeoutError:
+            raise LinkLost(f"the band did not answer a {what} within {self.s.link_call_s:g} s") from None
+
+    async def _status_poll(self) -> None:
+        with contextlib.suppress(LinkError):  # the receive loop notices a lost link
+            await self._read_status()
+
     async def _read_status(self) -> None:
-        st = await self.link.status()
+        st = await self._bounded(self.link.status(), "status read")
         now = self.clock.now()
         self.faults.data(now)
         self.battery = (st.battery_pct, st.battery_mv)
@@ -392,7 +407,7 @@ class Monitor:
         self.logged += sum(flags)
         last = batch[-1]
         if ack and last.boot is not None and last.seq is not None:
-            await self.link.ack(last.boot, last.seq)  # only now may the band forget them
+            await self._bounded(self.link.ack(last.boot, last.seq), "acknowledgement")  # only now may the band forget them
         return {(e.boot, e.seq): new for e, new in zip(batch, flags, strict=True)}
 
     async def _flush_pending(self, ack: bool = True) -> None:
@@ -575,10 +590,11 @@ class Monitor:
                 self.acknowledge(by=r.get("source") or "cli", mute_s=r.get("mute_s"))
         if self.pending:
             await self._flush_pending()
-        if self.connected and now >= self._next_status:  # here, not in the receive loop: it may be waiting
+        if self.connected and now >= self._next_status and (self._status_task is None or self._status_task.done()):
+            # Here, not in the receive loop (it may be waiting), and in a task of its own: a slow band must not
+            # hold up the fault checks below.
             self._next_status = now + self.s.status_s
-            with contextlib.suppress(LinkError):  # the receive loop notices a lost link
-                await self._read_status()
+            self._status_task = asyncio.create_task(self._status_poll())
         await self._faults_changed(now)
         if self.muted_until is not None and now >= self.muted_until:
             self.muted_until = None
