@@ -145,3 +145,81 @@ def test_status_view_redraws_on_a_tty(tmp_path):
     n_lines = first.count("\n")
     assert text.count("\x1b[1A\x1b[2K") >= 2 * n_lines  # the block was cleared before the line and the redraw
     assert "something happened" in text and "rhythmic movement for 25 s" in first and "press a" in first
+
+
+def test_escalation_during_mute_sounds(tmp_path):
+    script = episode_script(10, 400)
+    rig = Rig(tmp_path, script=script, duration_s=450, actions=[(40, lambda b: rig.monitor.acknowledge("test", mute_s=900))])
+    run(rig.run())
+    [esc] = rig.raised("escalation")
+    assert rig.t(esc.at) == pytest.approx(310, abs=1.5)  # muted until 940 s, and still it sounds
+    assert esc.sounded == "reported, not played"
+
+
+def test_after_an_alarmed_episode_the_triage_is_offered(tmp_path):
+    rig = run(Rig(tmp_path, script=episode_script(10, 40) + episode_script(100, 8), duration_s=150).run())
+    text = rig.out.getvalue()
+    [ep_id] = [e.id for e in rig.store.episodes() if e.max_level == "alarm"]
+    assert f"anklet triage {ep_id} --db {tmp_path / 'night.db'}" in text
+    assert text.count("anklet triage") == 1  # not for the short episode that raised nothing
+
+
+def test_notification_failure_is_a_quiet_warning(tmp_path):
+    from anklet.alerts import Notifier
+
+    class Broken:
+        async def send(self, **kw):
+            raise RuntimeError("no notification daemon")
+
+    rig = Rig(tmp_path, script=episode_script(10, 30), duration_s=100)
+    rig.monitor.notifier = Notifier(factory=Broken)
+    run(rig.run())
+    [warn] = rig.raised(code="notify")
+    assert warn.level == "warning" and "no notification daemon" in warn.message
+    assert warn.sounded is None  # reported, not sounded
+    assert [a.level for a in rig.store.alarms(faults=True)] == ["warning"]
+
+
+def test_acknowledge_key_on_a_terminal(tmp_path, monkeypatch):
+    import os
+    import pty
+    import sys
+
+    master, slave = pty.openpty()
+    stdin = os.fdopen(slave, "r")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    rig = Rig(tmp_path, script=episode_script(10, 100), duration_s=120,
+              actions=[(40, lambda b: os.write(master, b"a"))])
+    rig.band.pace_max_s = 0.02
+
+    async def main():
+        mon = asyncio.create_task(rig.monitor.run(keys=True))
+        await rig.band.run()
+        rig.monitor.stop()
+        await mon
+
+    try:
+        run(main())
+    finally:
+        stdin.close()
+        os.close(master)
+    [alarm] = [a for a in rig.store.alarms() if a.level == "alarm"]
+    assert alarm.acked_by == "key"
+
+
+def test_monitor_command_errors(tmp_path, monkeypatch):
+    import argparse
+
+    from anklet import monitor
+    from anklet.cli import CliError
+
+    parser = argparse.ArgumentParser()
+    monitor.register(parser.add_subparsers())
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    args = parser.parse_args(["monitor", "--alarm-s", "5", "--db", str(tmp_path / "n.db")])
+    with pytest.raises(CliError, match="out of range"):
+        args.func(args)
+    args = parser.parse_args(["monitor", "--db", str(tmp_path / "n.db")])
+    with pytest.raises(CliError, match="no band is paired|not paired"):
+        args.func(args)

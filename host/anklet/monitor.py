@@ -451,6 +451,7 @@ class Monitor:
                 a.present = False
                 if a.acked:
                     del self.active[key]
+            self._suggest_triage(e, d, now)
             return
         dur = duration_text(d.duration_ms / 1000)
         what = {"notice": "rhythmic shaking", "alarm": "PROLONGED RHYTHMIC SHAKING",
@@ -472,6 +473,20 @@ class Monitor:
         if alarm_id is not None:
             a.ids.append(alarm_id)
         await self._announce(a, AlarmRecord(d.level, d.level, msg, now, d.t_ms))
+
+    def _suggest_triage(self, e: DeviceEvent, d: AlarmDecision, now: float) -> None:
+        """After an alarmed episode: where to record what the parents saw (the triage questions)."""
+        try:
+            episode_id = self.store.episode_id(self.band_id, e.boot or 0, d.onset_ms)
+        except _DB_ERRORS:
+            episode_id = None
+        if episode_id is None:
+            return
+        from .store import default_db_path
+
+        db = "" if self.store.path == default_db_path() else f" --db {self.store.path}"
+        self.view.line(now, f"episode {episode_id} is over ({duration_text(d.duration_ms / 1000)}). When the baby is "
+                            f"safe, record what you saw: anklet triage {episode_id}{db}", "info")
 
     async def _faults_changed(self, now: float) -> None:
         for ch in self.faults.check(now):
