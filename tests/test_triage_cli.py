@@ -348,6 +348,15 @@ def test_last_episode_and_bad_episode_arguments(tmp_path):
     store = store_mod.Store(db)
     assert store.triage_for(last.id) is not None
     store.close()
+    _, shown = run(["last", "--db", str(db), "--show"])
+    assert shown.startswith(f"Triage of episode {last.id}, saved ") and "URGENT" in shown
+    _, shown = run([str(last.id), "--db", str(db), "--show", "--json"])
+    assert json.loads(shown)["result"]["level"] == "urgent"
+    store = store_mod.Store(db)
+    first = store.episodes()[0].id
+    store.close()
+    with pytest.raises(CliError, match=f"no triage saved for episode {first}"):
+        run([str(first), "--db", str(db), "--show"])
     with pytest.raises(CliError, match="EPISODE must be an episode id"):
         run(["yesterday", "--db", str(db), "--answers", "-"], stdin="{}")
 

@@ -3,6 +3,7 @@
     anklet triage                              ask the questions now (no band data)
     anklet triage 12 --db night.db             about episode 12 of the log: band data filled in, answers saved
     anklet triage last                         about the most recent episode in the default log
+    anklet triage 12 --db night.db --show      the triage saved with episode 12
     anklet triage --answers answers.json --json
     anklet triage --rules-table                the rule and coverage tables (docs/triage.md)
 """
@@ -39,6 +40,7 @@ def register(subparsers: Any) -> None:
                    "\"premature\", ...}) so they are not asked")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write {\"answers\", \"result\"} to this file")
+    p.add_argument("--show", action="store_true", help="show the triage saved with EPISODE instead of asking again")
     p.add_argument("--rules-table", action="store_true", help="print the rule and coverage tables as Markdown")
     p.set_defaults(func=run)
 
@@ -140,6 +142,23 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
         band: dict[str, Any] = {}
     else:
         store, ep, episode_id, band = _open_episode(args)
+    if args.show:
+        if store is None:
+            raise CliError("--show needs an EPISODE id (or 'last')")
+        try:
+            saved_triage = store.triage_for(episode_id)
+        finally:
+            store.close()
+        if saved_triage is None:
+            raise CliError(f"no triage saved for episode {episode_id} yet; run `anklet triage {episode_id}`")
+        if args.json:
+            json.dump({"answers": saved_triage["answers"], "result": saved_triage["result"],
+                       "saved_at": saved_triage["saved_at"].isoformat()}, stdout, indent=2, ensure_ascii=False)
+            stdout.write("\n")
+        else:
+            stdout.write(f"Triage of episode {episode_id}, saved {saved_triage['saved_at']:%Y-%m-%d %H:%M}:\n")
+            stdout.write(render.text(saved_triage["result"]))
+        return 0
     try:
         inputs, result = _evaluate(args, stdin, stdout, band, getattr(ep, "onset", None), book)
         # The advice first: a failure to save must not keep it from the parents.
