@@ -404,6 +404,8 @@ def test_unknown_never_lowers_the_level(inputs, data):
     ({"episode": {"duration_s": "long"}}, "episode.duration_s: expected a number"),
     ({"episode": {"duration_s": -3}}, "outside"),
     ({"episode": {"episodes_24h": 2.5}}, "whole number"),
+    ({"episode": {"duration_s": float("nan")}}, "outside"),
+    ({"episode": {"duration_s": True}}, "expected a number"),
     ({"baby": {"date_of_birth": "last spring"}}, "YYYY-MM-DD"),
     ({"baby": []}, "expected an object"),
     ([1, 2], "JSON object"),

@@ -50,6 +50,10 @@ def _load() -> tuple[dict[str, Field], tuple[str, ...]]:
                     f.get("ask", True))
         if fld.section not in SECTIONS or fld.type not in ("answer", "state", "number", "count"):
             raise RuntimeError(f"questions.json: bad field {f}")
+        if fld.type in ("number", "count") and (fld.lo is None or fld.hi is None):
+            raise RuntimeError(f"questions.json: {fld.key} needs min and max")
+        if fld.ask and not fld.question:
+            raise RuntimeError(f"questions.json: {fld.key} is asked but has no question")
         fields[fld.key] = fld
     return fields, tuple(raw["states"])
 
