@@ -370,3 +370,12 @@ def test_a_failed_save_still_shows_the_advice(tmp_path):
     with pytest.raises(CliError, match="cannot write"):
         args.func(args, stdin=io.StringIO('{"observations": {"unresponsive": "yes"}}'), stdout=out)
     assert "EMERGENCY" in out.getvalue()
+
+
+def test_through_the_anklet_command(tmp_path, capsys):
+    from anklet import cli
+
+    assert cli.main(["triage", "--answers", write(tmp_path, "a.json", PARENT_000), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["level"] == "routine"
+    assert cli.main(["triage", "--answers", write(tmp_path, "b.json", "{oops")]) == 2
+    assert "anklet: error: the answers file" in capsys.readouterr().err
