@@ -179,3 +179,18 @@ def test_a_hanging_link_still_ends_in_a_fault(tmp_path):
     assert 120 <= rig.t(faults[0].at) <= 132
     assert "no_data" in rig.monitor.faults.active  # still raised at the end of the night
     assert rig.monitor.overstays > 0
+
+
+def test_no_audio_is_reported_when_monitoring_starts(tmp_path, monkeypatch):
+    from anklet import alerts
+
+    monkeypatch.setattr(alerts.sys, "platform", "linux")
+    monkeypatch.setattr(alerts, "_has_audio_device", lambda: (False, "no audio device (test)"))
+    rig = Rig(tmp_path, script=episode_script(30, 30), duration_s=100)
+    rig.monitor.sound = alerts.Sound("auto", out=rig.out)
+    run(rig.run())
+    sound_faults = rig.raised(code="sound")
+    assert len(sound_faults) == 1 and rig.t(sound_faults[0].at) < 2  # before the night, once
+    assert "terminal bell" in sound_faults[0].message
+    [alarm] = rig.raised("alarm")
+    assert alarm.sounded.startswith("terminal bell")

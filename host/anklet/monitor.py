@@ -223,6 +223,10 @@ class Monitor:
                 "what the band kept meanwhile is being recovered")
         self.view.line(now, f"monitoring band {self.band_id}; log {self.store.path}; alarm after {self.s.alarm_s:g} s; "
                             f"sound: {self.sound.describe()}")
+        if self.sound.mode == "auto" and not self.sound.player:
+            # Say so before the night, not at the first alarm.
+            self._sound_errors.add(self.sound.why_not)
+            self.faults.sound_failed(f"{self.sound.why_not}; alarms will only ring the terminal bell")
         restore_keys = self._start_keys() if keys else None
         link_task = asyncio.create_task(self._supervise(self._link_loop, "link"))
         tick_task = asyncio.create_task(self._supervise(self._tick_loop, "tick"))
@@ -718,6 +722,10 @@ def _cmd_monitor(args: Any) -> int:
     mon = Monitor(link, store, settings=settings, sound=Sound(args.sound), notifier=Notifier(not args.no_notify))
 
     async def main() -> None:
+        with contextlib.suppress(NotImplementedError, AttributeError):  # Windows: Ctrl-C only
+            import signal
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, mon.stop)  # a clean stop, not a crash
         task = asyncio.create_task(mon.run(keys=True))
         try:
             await task
