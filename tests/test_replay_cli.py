@@ -75,6 +75,13 @@ def test_simulate_writes_labelled_nights_that_replay(tmp_path, capsys):
     assert main(["replay", str(out / "night_001.csv"), "--json"]) == 0
 
 
+@pytest.mark.parametrize("hours", [0.01, 0.1, 0.3])
+def test_short_nights_simulate_without_error(hours):
+    nt = simulate.night(seed=int(hours * 1000), hours=hours, seizures=2)
+    assert len(nt.signal()[1]) == int(round(hours * 3600 * 100))
+    assert all(0 <= x.start <= x.end for x in nt.truth)
+
+
 def test_simulator_is_deterministic_and_labels_every_model():
     a = simulate.night(11, 4.0, 2)
     b = simulate.night(11, 4.0, 2)

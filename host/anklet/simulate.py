@@ -55,6 +55,8 @@ class Night:
 
     def free_slot(self, length: float, margin: float = 15.0, tries: int = 200) -> float | None:
         span = self.n / self.rate
+        if span - length - 2 * margin <= 0:
+            return None  # the night is too short for it
         for _ in range(tries):
             start = float(self.rng.uniform(margin, span - length - margin))
             if all(start + length + margin < a or start > b + margin for a, b in self.busy):
