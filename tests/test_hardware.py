@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -296,6 +297,7 @@ SCAD = HW / "enclosure" / "anklet_pod.scad"
 def _openscad():
     exe = shutil.which("openscad")
     if exe is None:
+        warnings.warn("openscad is not installed: the enclosure model is not checked", stacklevel=2)
         pytest.skip(
             "SKIPPED LOUDLY: openscad is not installed, so the enclosure model was not checked (apt-get install openscad)"
         )
