@@ -18,10 +18,16 @@ lint: $(STAMP)
 test: $(STAMP) sysdeps lint
 	$(BIN)/pytest
 
-# System packages the tests need: socat (the virtual band's pty). CI runs as root on Debian.
+# System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model).
+# CI runs as root on Debian.
+SYSPKGS := socat openscad
 sysdeps:
-	@command -v socat >/dev/null || (apt-get update -qq && apt-get install -y -qq socat) || \
-		(echo "socat is missing and could not be installed: apt-get install socat" >&2; exit 1)
+	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
+		|| { echo "missing and could not be installed:$$missing (apt-get install$$missing)" >&2; exit 1; }; \
+	fi
 
 # The band firmware against the ESP32 MicroPython stubs (firmware/typecheck.py says how).
 typecheck: $(STAMP)
