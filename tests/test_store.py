@@ -277,3 +277,28 @@ def test_killed_writer_loses_nothing_it_committed(tmp_path):
     assert seqs[: len(acked)] == acked  # everything acknowledged is there, in order, once
     assert seqs == list(range(len(seqs)))
     s.close()
+
+
+def test_a_wiped_band_starting_again_at_seq_1_loses_nothing(db):
+    night1 = [ev("boot", 0, 1, reason=1, boot_count=1, fw_version=1)] + episode_events(onset_ms=60_000, seq0=2)
+    assert db.add_events("band-a", night1, T0) == len(night1)
+    # Two nights later the band was re-flashed: boot 1 and seq 1 again, and other events under the same numbers.
+    later = T0 + 2 * 86400
+    night2 = [ev("boot", 0, 1, reason=1, boot_count=1, fw_version=1)] + episode_events(onset_ms=90_000, seq0=2)
+    assert db.insert_events("band-a", night2, later) == [True] * len(night2)
+    assert db.count_events() == len(night1) + len(night2)
+    assert db.last_seq("band-a") == night2[-1].seq and db.last_seq("band-a", 1) == night2[-1].seq
+    # Each night's episode keeps its own events and clock mapping.
+    eps = db.episodes()
+    assert [e.onset_ms for e in eps] == [60_000, 90_000] and all(e.boot == 1 and not e.open for e in eps)
+    assert eps[1].onset.timestamp() == pytest.approx(later + 90)
+    assert db.episode_id("band-a", 1, 90_000) == eps[1].id
+    # A real resend of the new numbering is still recognised as one.
+    assert db.add_events("band-a", night2[-2:], later + 60) == 0
+    assert all(e.event.boot == 1 for e in db.events())
+
+
+def test_a_same_content_event_differing_only_in_fields_is_not_a_resend(db):
+    db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=10)], T0)
+    assert db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=11)], T0 + 5) == 1
+    assert db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=11)], T0 + 6) == 0

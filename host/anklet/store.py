@@ -9,6 +9,13 @@ last acknowledged sequence number, and a resent event is silently ignored, so ea
 event is logged exactly once. The monitor acknowledges to the band only after
 `add_events` has returned, i.e. after the commit.
 
+A band whose flash was wiped (re-flashed, or a new queue) starts its numbering again
+at boot 1, seq 1, which the log already holds. A "resend" whose content differs from
+what is logged, or that arrives more than RESEND_MAX_S after the original (a band only
+resends what it was not yet acknowledged for, within a reconnect), is therefore taken
+as a new numbering: the band's generation goes up and the event is logged. Internally
+the boot column holds `generation << 16 | boot`; the API shows the band's boot.
+
 Band clock to wall clock. The band stamps events with its sample clock `t_ms`
 (milliseconds since its detector started, counted in samples). For each (band, boot)
 the log keeps `offset = min(received_at - t_ms / 1000)` over all events received from
@@ -134,9 +141,15 @@ MIGRATIONS: list[str] = [
         handled_at REAL
     );
     """,
+    # 2: a band's numbering generation (a wiped band starts again at boot 1, seq 1).
+    """
+    ALTER TABLE bands ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+RESEND_MAX_S = 24 * 3600.0  # an event logged longer ago than this is never legitimately resent
+_BOOT_BITS = 16
 
 
 def default_db_path() -> Path:
@@ -385,15 +398,22 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
-                "INSERT INTO bands VALUES (?, ?, ?) ON CONFLICT (band) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+                "INSERT INTO bands (band, first_seen, last_seen) VALUES (?, ?, ?) "
+                "ON CONFLICT (band) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
                 (band_id, now, now),
             )
+            gen = self._gen(band_id)
             for e in events:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO events (band, boot, seq, kind, t_ms, fields, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (band_id, e.boot, e.seq, e.kind, e.t_ms, json.dumps(e.fields, sort_keys=True), now),
-                )
-                new = cur.rowcount == 1
+                fields = json.dumps(e.fields, sort_keys=True)
+                insert = ("INSERT OR IGNORE INTO events (band, boot, seq, kind, t_ms, fields, received_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)")
+                key = (gen << _BOOT_BITS) | e.boot  # type: ignore[operator]
+                new = db.execute(insert, (band_id, key, e.seq, e.kind, e.t_ms, fields, now)).rowcount == 1
+                if not new and self._renumbered(band_id, key, e, fields, now):
+                    gen += 1
+                    db.execute("UPDATE bands SET gen = ? WHERE band = ?", (gen, band_id))
+                    key = (gen << _BOOT_BITS) | e.boot  # type: ignore[operator]
+                    new = db.execute(insert, (band_id, key, e.seq, e.kind, e.t_ms, fields, now)).rowcount == 1
                 out.append(new)
                 if not new:
                     continue
@@ -401,10 +421,10 @@ class Store:
                 db.execute(
                     "INSERT INTO boots VALUES (?, ?, ?, ?, ?) ON CONFLICT (band, boot) DO UPDATE SET "
                     "offset_s = MIN(offset_s, excluded.offset_s), last_received = MAX(last_received, excluded.last_received)",
-                    (band_id, e.boot, offset, now, now),
+                    (band_id, key, offset, now, now),
                 )
                 if e.kind in ("start", "update", "end"):
-                    self._episode_event(band_id, e)
+                    self._episode_event(band_id, key, e)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -412,12 +432,29 @@ class Store:
             raise
         return out
 
-    def _episode_event(self, band_id: str, e: DeviceEvent) -> None:
+    def _gen(self, band_id: str) -> int:
+        row = self.db.execute("SELECT gen FROM bands WHERE band = ?", (band_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _key(self, band_id: str, boot: int) -> int:
+        """The boot column's value for the band's boot in its current numbering generation."""
+        return (self._gen(band_id) << _BOOT_BITS) | boot
+
+    def _renumbered(self, band_id: str, key: int, e: DeviceEvent, fields: str, now: float) -> bool:
+        """Is this event, whose (band, boot, seq) is logged, something else than a resend of it?"""
+        row = self.db.execute("SELECT kind, t_ms, fields, received_at FROM events WHERE band = ? AND boot = ? AND seq = ?",
+                              (band_id, key, e.seq)).fetchone()
+        if row is None:
+            return False
+        same = (row["kind"], row["t_ms"], row["fields"]) == (e.kind, e.t_ms, fields)
+        return not same or now - row["received_at"] > RESEND_MAX_S
+
+    def _episode_event(self, band_id: str, key: int, e: DeviceEvent) -> None:
         f = e.fields
         onset = f["onset_ms"]
         row = self.db.execute(
             "SELECT id, last_t_ms, closed FROM episodes WHERE band = ? AND boot = ? AND onset_ms = ?",
-            (band_id, e.boot, onset),
+            (band_id, key, onset),
         ).fetchone()
         freq = f.get("freq_chz", 0)
         if e.kind == "end":
@@ -437,7 +474,7 @@ class Store:
             cols = ["band", "boot", "onset_ms", *values]
             self.db.execute(
                 f"INSERT INTO episodes ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                (band_id, e.boot, onset, *values.values()),
+                (band_id, key, onset, *values.values()),
             )
             return
         if row["closed"] or e.t_ms < row["last_t_ms"]:
@@ -453,8 +490,10 @@ class Store:
             ).fetchone()
             if row is None:
                 return None
-            boot = row[0]
-        row = self.db.execute("SELECT MAX(seq) FROM events WHERE band = ? AND boot = ?", (band_id, boot)).fetchone()
+            key = row[0]
+        else:
+            key = self._key(band_id, boot)
+        row = self.db.execute("SELECT MAX(seq) FROM events WHERE band = ? AND boot = ?", (band_id, key)).fetchone()
         return row[0]
 
     def count_events(self, band_id: str | None = None) -> int:
@@ -478,7 +517,7 @@ class Store:
             sql += " ORDER BY e.id"
         out = []
         for r in self.db.execute(sql, args):
-            de = DeviceEvent(r["kind"], r["t_ms"], json.loads(r["fields"]), r["seq"], r["boot"])
+            de = DeviceEvent(r["kind"], r["t_ms"], json.loads(r["fields"]), r["seq"], r["boot"] & 0xFFFF)
             at = None if r["offset_s"] is None else to_datetime(r["offset_s"] + r["t_ms"] / 1000.0)
             out.append(LoggedEvent(r["id"], r["band"], to_datetime(r["received_at"]), at, de))  # type: ignore[arg-type]
         return out
@@ -500,7 +539,8 @@ class Store:
 
     def wall_time(self, band_id: str, boot: int, t_ms: int) -> datetime | None:
         """The wall-clock time of band time t_ms of that boot, or None if nothing of that boot was logged."""
-        row = self.db.execute("SELECT offset_s FROM boots WHERE band = ? AND boot = ?", (band_id, boot)).fetchone()
+        row = self.db.execute("SELECT offset_s FROM boots WHERE band = ? AND boot = ?",
+                              (band_id, self._key(band_id, boot))).fetchone()
         return None if row is None else to_datetime(row[0] + t_ms / 1000.0)
 
     # -- episodes -----------------------------------------------------------------
@@ -511,7 +551,7 @@ class Store:
     def _episode(r: sqlite3.Row) -> Episode:
         onset = None if r["offset_s"] is None else to_datetime(r["offset_s"] + r["onset_ms"] / 1000.0)
         return Episode(
-            id=r["id"], band=r["band"], boot=r["boot"], onset_ms=r["onset_ms"], onset=onset,
+            id=r["id"], band=r["band"], boot=r["boot"] & 0xFFFF, onset_ms=r["onset_ms"], onset=onset,
             duration_s=r["dur_ms"] / 1000.0, freq_hz=r["freq_chz"] / 100.0, f_start_hz=r["f_start_chz"] / 100.0,
             f_end_hz=r["f_end_chz"] / 100.0, rhythm=r["rhythm"] / 1024.0, amp_mg=r["amp_mg"],
             drift_hz=r["drift_chz"] / 100.0, open=not r["closed"], max_level=r["max_level"],
@@ -525,7 +565,8 @@ class Store:
 
     def episode_id(self, band_id: str, boot: int, onset_ms: int) -> int | None:
         row = self.db.execute(
-            "SELECT id FROM episodes WHERE band = ? AND boot = ? AND onset_ms = ?", (band_id, boot, onset_ms)
+            "SELECT id FROM episodes WHERE band = ? AND boot = ? AND onset_ms = ?",
+            (band_id, self._key(band_id, boot), onset_ms),
         ).fetchone()
         return None if row is None else int(row[0])
 
