@@ -111,21 +111,21 @@ class Sound:
             return SoundResult(False, "reported, not played")
         if self.mode == "bell" or not self.player:
             self._bell()
-            err = None if self.mode == "bell" else self.why_not
-            return SoundResult(True, "terminal bell", err)
+            return SoundResult(True, "terminal bell", None if self.mode == "bell" else self.why_not)
         name = Path(self.player[0]).name
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.player, str(self.path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
             try:
-                _, err = await asyncio.wait_for(proc.communicate(), PLAY_TIMEOUT_S)
+                _, stderr = await asyncio.wait_for(proc.communicate(), PLAY_TIMEOUT_S)
+                code = proc.returncode
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-                err, proc.returncode = b"timed out", -1  # type: ignore[misc]
-            if proc.returncode == 0:
+                stderr, code = b"timed out", -1
+            if code == 0:
                 return SoundResult(True, name)
-            reason = f"{name} failed: {(err or b'').decode(errors='replace').strip()[:120] or proc.returncode}"
+            reason = f"{name} failed: {(stderr or b'').decode(errors='replace').strip()[:120] or code}"
         except OSError as exc:
             reason = f"{name} could not run: {exc}"
         self._bell()

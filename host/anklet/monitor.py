@@ -517,9 +517,9 @@ class Monitor:
             self.active[key] = a
             await self._announce(a, AlarmRecord(ch.level, ch.code, ch.message, now))
         else:
-            a = self.active.pop(("fault", ch.code), None)
-            if a is not None:
-                for i in a.ids:
+            gone = self.active.pop(("fault", ch.code), None)
+            if gone is not None:
+                for i in gone.ids:
                     with contextlib.suppress(*_DB_ERRORS):
                         self.store.end_alarm(i, now)
             self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
