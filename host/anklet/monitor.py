@@ -146,6 +146,17 @@ class ActiveAlarm:
         return f"{self.level.upper()}: {self.message}"
 
 
+# What each level says. The advice rests on the source documents (/work/shared/seeds): 001_b580ab075515d23b.txt
+# lists "Continuous shaking lasting minutes could indicate seizures" among the "Signs That Require Medical
+# Attention" and says "consulting a pediatrician promptly is vital"; it also says seizures involve repetitive
+# shaking "often over 30 seconds". The monitor cannot tell a seizure from anything else: it says what it saw.
+ALARM_TEXT = {
+    "notice": ("rhythmic shaking", ""),
+    "alarm": ("PROLONGED RHYTHMIC SHAKING", ": check on the baby now"),
+    "escalation": ("RHYTHMIC SHAKING FOR OVER 5 MINUTES",
+                   ": continuous shaking lasting minutes could indicate a seizure; get medical help now"),
+}
+
 _RANK = {"escalation": 0, "alarm": 1, "fault": 2, "notice": 3, "warning": 4}
 
 
@@ -458,9 +469,8 @@ class Monitor:
             self._suggest_triage(e, d, now)
             return
         dur = duration_text(d.duration_ms / 1000)
-        what = {"notice": "rhythmic shaking", "alarm": "PROLONGED RHYTHMIC SHAKING",
-                "escalation": "RHYTHMIC SHAKING FOR OVER 5 MINUTES: call emergency services"}[d.level]
-        msg = f"{what} for {dur} at {d.freq_chz / 100:.1f} Hz"
+        what, advice = ALARM_TEXT[d.level]
+        msg = f"{what} for {dur} at {d.freq_chz / 100:.1f} Hz{advice}"
         alarm_id = None
         try:
             alarm_id = self.store.add_alarm(d.level, now, band_id=self.band_id, boot=e.boot, t_ms=d.t_ms,
