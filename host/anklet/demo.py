@@ -152,7 +152,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
     real0 = time.monotonic()
     nt, counts = make_night(args.seed, args.hours)
     span = len(counts) / FS
-    start = float(int(time.time()))
+    start = float(int(time.time() - span))  # the night ends now, so the log reads as last night
     clock = VirtualClock(start)
     drop_at = dropout_time(nt, span)
     actions = [] if args.no_dropout else [(drop_at, lambda b: b.set_radio(False)),
