@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -60,6 +61,15 @@ def make_night(seed: int, hours: float) -> tuple[simulate.Night, Any]:
     nt = simulate.night(seed, hours, seizures=1, seizure_durations=(60.0, 120.0), subtle_share=0.0)
     t, acc = nt.signal()
     return nt, trace.to_counts(trace.Trace(t, acc), FS, RANGE_G)
+
+
+def bedtime(span: float, hour: int = 22) -> float:
+    """The latest 22:00 (local time) from which the whole night is already over: the log reads as last night."""
+    now = datetime.now().astimezone()
+    t = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    while t.timestamp() + span > now.timestamp():
+        t -= timedelta(days=1)
+    return t.timestamp()
 
 
 def dropout_time(nt: simulate.Night, span: float) -> int:
@@ -152,7 +162,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
     real0 = time.monotonic()
     nt, counts = make_night(args.seed, args.hours)
     span = len(counts) / FS
-    start = float(int(time.time() - span))  # the night ends now, so the log reads as last night
+    start = bedtime(span)
     clock = VirtualClock(start)
     drop_at = dropout_time(nt, span)
     actions = [] if args.no_dropout else [(drop_at, lambda b: b.set_radio(False)),
