@@ -202,7 +202,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
         mon.acknowledge("demo parent")
         acks.append(clock.now() - start)
 
-    mon_task = asyncio.create_task(mon.run())
+    mon_task = asyncio.create_task(mon.run(keys=True))  # on a terminal, press a to acknowledge yourself
     parent_task = asyncio.create_task(parent())
     try:
         deadline = time.monotonic() + 30
