@@ -302,3 +302,24 @@ def test_a_same_content_event_differing_only_in_fields_is_not_a_resend(db):
     db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=10)], T0)
     assert db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=11)], T0 + 5) == 1
     assert db.add_events("band-a", [ev("activity", 60_000, 5, movement_mg=11)], T0 + 6) == 0
+
+
+def test_a_version_1_log_with_data_is_migrated_in_place(tmp_path, monkeypatch):
+    path = tmp_path / "night.db"
+    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 1)
+    old = Store(path)
+    old.db.execute("INSERT INTO bands VALUES ('band-a', ?, ?)", (T0, T0))  # as version 1 wrote it
+    old.db.execute("INSERT INTO boots VALUES ('band-a', 1, ?, ?, ?)", (T0, T0, T0))
+    old.db.execute("INSERT INTO events (band, boot, seq, kind, t_ms, fields, received_at) "
+                   "VALUES ('band-a', 1, 1, 'activity', 60000, '{\"movement_mg\": 3}', ?)", (T0 + 60,))
+    assert old.schema_version == 1
+    old.close()
+    monkeypatch.undo()
+    s = Store(path)
+    assert s.schema_version == store_mod.SCHEMA_VERSION >= 2
+    [e] = s.events()
+    assert e.event.fields == {"movement_mg": 3} and e.at.timestamp() == pytest.approx(T0 + 60)
+    assert s.add_events("band-a", [ev("activity", 60_000, 1, movement_mg=3)], T0 + 61) == 0  # still the same event
+    assert s.add_events("band-a", [ev("activity", 120_000, 2)], T0 + 120) == 1
+    s.close()
