@@ -194,3 +194,19 @@ def test_no_audio_is_reported_when_monitoring_starts(tmp_path, monkeypatch):
     assert "terminal bell" in sound_faults[0].message
     [alarm] = rig.raised("alarm")
     assert alarm.sounded.startswith("terminal bell")
+
+
+def test_band_status_flags_sensor_and_flash_errors():
+    from anklet_fw import status as fwstatus
+
+    ft = FaultTracker(start=0)
+
+    def status(flags, pct=80):
+        return DeviceEvent("status", 0, {"battery_pct": pct, "worn": 1, "flags": flags}, 1, 1)
+
+    ft.event(status(fwstatus.FLAG_IMU_ERROR))
+    assert [c.code for c in ft.check(1)] == ["band_sensor"]
+    ft.event(status(fwstatus.FLAG_FLASH_ERROR))
+    assert sorted((c.code, c.raised) for c in ft.check(2)) == [("band_flash", True), ("band_sensor", False)]
+    ft.event(status(fwstatus.FLAG_NO_BATTERY, pct=-1))  # no gauge on this board: no battery fault
+    assert [(c.code, c.raised) for c in ft.check(3)] == [("band_flash", False)]

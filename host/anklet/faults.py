@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anklet_fw import band as fwband
+from anklet_fw import status as fwstatus
 
 from .records import DeviceEvent
 
@@ -46,6 +47,8 @@ CODES = {
     "sound": "the alarm could not be sounded",
     "host_crash": "the monitor stopped unexpectedly",
     "notify": "desktop notifications are not available",
+    "band_sensor": "the band cannot read its motion sensor",
+    "band_flash": "the band cannot store events",
 }
 ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
@@ -97,7 +100,17 @@ class FaultTracker:
     def event(self, e: DeviceEvent) -> None:
         """Band events that say something is wrong: STATUS, BOOT, DROPPED, or a boot id that changed."""
         if e.kind == "status":
-            self.status(e.fields.get("battery_pct", 100), bool(e.fields.get("worn", 1)), e.fields.get("battery_mv"))
+            f = e.fields
+            if f.get("flags", 0) & fwstatus.FLAG_NO_BATTERY:
+                pct = -1
+            else:
+                pct = f.get("battery_pct", 100)
+            self.status(pct, bool(f.get("worn", 1)), f.get("battery_mv"))
+            flags = f.get("flags", 0)
+            self._set("band_sensor", bool(flags & fwstatus.FLAG_IMU_ERROR),
+                      "the band's last reads of its motion sensor failed: it may not be detecting anything")
+            self._set("band_flash", bool(flags & fwstatus.FLAG_FLASH_ERROR),
+                      "the band could not write events to its flash: events may be lost")
         elif e.kind == "dropped":
             n = e.fields.get("count", 0)
             self._once("dropped", f"the band's queue was full and dropped {n} events "
