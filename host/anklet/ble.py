@@ -214,6 +214,7 @@ class BleakLink(BandLink):
         self._pending: dict[int, asyncio.Future[tuple[int, int, int]]] = {}
         self._token = 0
         self._expected = 0
+        self._acked = packet.RESUME_OLDEST  # the last seq the monitor acknowledged (committed)
         self._resyncing = False
         self._connected = False
 
@@ -301,6 +302,7 @@ class BleakLink(BandLink):
             self._error(f"band has no events after seq {after} (it reports fewer); resuming from its oldest")
             start = await self.command(packet.OP_RESUME, packet.RESUME_OLDEST)
         self._expected = start
+        self._acked = after
         self._resyncing = False
         self.connects += 1
         try:
@@ -403,6 +405,7 @@ class BleakLink(BandLink):
                                          response=True)
         except BleakError as exc:
             raise self._lost_or(exc) from exc
+        self._acked = seq
 
     async def status(self) -> BandStatus:
         client = self._need()
@@ -442,7 +445,8 @@ class BleakLink(BandLink):
                 self._connected = False
                 raise LinkLost(f"link to band {self.band_id} lost: {item}")
             if kind == "resync":
-                self._expected = item
+                # The band resends from `item`; what we already delivered comes again and is dropped.
+                self._expected = max(self._expected, item)
                 self._resyncing = False
                 continue
             event = await self._take(item)
@@ -470,7 +474,8 @@ class BleakLink(BandLink):
             self.resyncs += 1
             self._resyncing = True
             try:
-                await self.command(packet.OP_RESUME, self._expected - 1 if self._expected > 0 else packet.RESUME_OLDEST)
+                # Resend from the last *committed* seq: RESUME releases what it names, so never more.
+                await self.command(packet.OP_RESUME, self._acked)
             except CommandError as exc:
                 self._error(f"resync refused: {exc}")
                 self._resyncing = False

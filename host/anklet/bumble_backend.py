@@ -238,10 +238,12 @@ class BumbleClient(BaseBleakClient):
             elif pair:
                 await self.pair(passkey=kwargs.get("passkey"))
             self._peer = Peer(conn)
-            await self._peer.request_mtu(247)
-            await self._discover()
-        except BaseException:
+            await self._guard(self._peer.request_mtu(247))
+            await self._guard(self._discover())
+        except BaseException as exc:
             await self._force_close()
+            if _aborted(exc):
+                raise BleakError("the link dropped while connecting") from exc
             raise
 
     async def _force_close(self) -> None:
@@ -280,6 +282,14 @@ class BumbleClient(BaseBleakClient):
         if not requested and self._disconnected_callback is not None:
             self._disconnected_callback()
 
+    async def _guard(self, coro: Any) -> Any:
+        """Await a GATT operation, abandoning it when the link drops (Bumble would wait for its own 30 s timeout)."""
+        conn = self._conn
+        if conn is None:
+            coro.close()
+            raise BleakError("Not connected")
+        return await asyncio.wait_for(conn.cancel_on_disconnection(coro), self._timeout)
+
     def _need(self) -> Peer:
         if self._peer is None or self._conn is None:
             raise BleakError("Not connected")
@@ -312,7 +322,7 @@ class BumbleClient(BaseBleakClient):
                              **kwargs: Any) -> bytearray:
         peer = self._need()
         try:
-            return bytearray(await peer.read_value(characteristic.handle))
+            return bytearray(await self._guard(peer.read_value(characteristic.handle)))
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                 raise
@@ -322,7 +332,7 @@ class BumbleClient(BaseBleakClient):
                                    **kwargs: Any) -> bytearray:
         peer = self._need()
         try:
-            return bytearray(await peer.read_value(descriptor.handle))
+            return bytearray(await self._guard(peer.read_value(descriptor.handle)))
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                 raise
@@ -331,7 +341,7 @@ class BumbleClient(BaseBleakClient):
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
         peer = self._need()
         try:
-            await peer.write_value(characteristic.handle, bytes(data), with_response=response)
+            await self._guard(peer.write_value(characteristic.handle, bytes(data), with_response=response))
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                 raise
@@ -340,7 +350,7 @@ class BumbleClient(BaseBleakClient):
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         peer = self._need()
         try:
-            await peer.write_value(descriptor.handle, bytes(data), with_response=True)
+            await self._guard(peer.write_value(descriptor.handle, bytes(data), with_response=True))
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                 raise
@@ -356,7 +366,7 @@ class BumbleClient(BaseBleakClient):
 
         self._subs[characteristic.handle] = on_value
         try:
-            await peer.subscribe(proxy, on_value)
+            await self._guard(peer.subscribe(proxy, on_value))
         except (Exception, asyncio.CancelledError) as exc:
             self._subs.pop(characteristic.handle, None)
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
@@ -367,7 +377,7 @@ class BumbleClient(BaseBleakClient):
         peer = self._need()
         sub = self._subs.pop(characteristic.handle, None)
         try:
-            await peer.unsubscribe(self._handles[characteristic.handle], sub)
+            await self._guard(peer.unsubscribe(self._handles[characteristic.handle], sub))
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                 raise

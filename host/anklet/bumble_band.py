@@ -385,8 +385,12 @@ class VirtualPair:
         return drop_connections(self.band_ble.device, self.central.device) > 0
 
     async def restart_host(self) -> BumbleCentral:
-        """Throw away the host's Bumble device and make a new one, as a restarted host process would."""
+        """Throw away the host's Bumble device and make a new one, as a restarted host process would.
+
+        The band sees its link to the dead host time out (supervision timeout), as it would on air.
+        """
         await self.central.close()
+        drop_connections(self.band_ble.device)
         self.central = BumbleCentral(self.link, self.host_address, keystore_path=self.host_keys,
                                      keystore=self.host_store)
         await self.central.start()
