@@ -210,3 +210,89 @@ def test_band_status_flags_sensor_and_flash_errors():
     assert sorted((c.code, c.raised) for c in ft.check(2)) == [("band_flash", True), ("band_sensor", False)]
     ft.event(status(fwstatus.FLAG_NO_BATTERY, pct=-1))  # no gauge on this board: no battery fault
     assert [(c.code, c.raised) for c in ft.check(3)] == [("band_flash", False)]
+
+
+def test_sentinel_alarms_when_the_monitor_stops_beating(tmp_path):
+    import io
+
+    from anklet.faults import sentinel
+    from anklet.store import Store
+
+    db = tmp_path / "night.db"
+    s = Store(db)
+    sid, _ = s.start_session(START, pid=1)
+    s.close()
+    now = [START + 5]
+    out = io.StringIO()
+
+    def sleep(dt):
+        now[0] += dt
+
+    # Beating: quiet. (alive_at = START; 5 s later is fresh)
+    assert sentinel(str(db), sid, clock=lambda: now[0], sleep=sleep, out=out, sound_mode="report", max_checks=3) == 0
+    assert out.getvalue() == ""
+    # 30 s without a beat: FAULT, logged; then someone acknowledges with `anklet ack`.
+    now[0] = START + 30
+    assert sentinel(str(db), sid, clock=lambda: now[0], sleep=sleep, out=out, sound_mode="report", max_checks=2) == 1
+    assert "FAULT: the monitor has stopped" in out.getvalue()
+    s = Store(db)
+    [fault] = s.alarms(faults=True)
+    assert fault.code == "host_crash"
+    s.ack_alarms([fault.id], START + 40, by="cli")
+    s.close()
+    assert sentinel(str(db), sid, clock=lambda: now[0], sleep=sleep, out=out, sound_mode="report", max_checks=50) == 1
+    # A clean stop: the sentinel leaves without a word.
+    s = Store(db)
+    s.end_session(sid, START + 50)
+    s.close()
+    out2 = io.StringIO()
+    assert sentinel(str(db), sid, clock=lambda: now[0], sleep=sleep, out=out2, sound_mode="report") == 0
+    assert out2.getvalue() == ""
+
+
+def test_sentinel_process_outlives_a_killed_monitor(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from anklet.store import Store
+
+    db = tmp_path / "night.db"
+    # A stand-in monitor: opens a session, starts its sentinel as `anklet monitor` does, beats, then is killed.
+    code = textwrap.dedent(f"""
+        import subprocess, sys, time
+        from anklet.store import Store
+        s = Store({str(db)!r})
+        sid, _ = s.start_session(time.time(), pid=0)
+        subprocess.Popen([sys.executable, "-m", "anklet.faults", "--db", {str(db)!r}, "--session", str(sid),
+                          "--stale-s", "1", "--check-s", "0.1", "--sound", "report"], start_new_session=True)
+        while True:
+            s.session_alive(sid, time.time())
+            time.sleep(0.2)
+    """)
+    mon = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.5)
+        os.kill(mon.pid, signal.SIGKILL)
+        mon.wait()
+        deadline = time.monotonic() + 15
+        faults = []
+        while not faults and time.monotonic() < deadline:
+            time.sleep(0.2)
+            s = Store(db)
+            faults = s.alarms(faults=True)
+            s.close()
+        assert [f.code for f in faults] == ["host_crash"]
+        s = Store(db)
+        s.ack_alarms([faults[0].id], time.time(), by="cli")  # `anklet ack`: the sentinel stops
+        s.close()
+    finally:
+        if mon.poll() is None:
+            mon.kill()
+            mon.wait()
+        s = Store(db)
+        s.db.execute("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", (time.time(),))  # and it leaves
+        s.close()

@@ -11,7 +11,11 @@ reported once and end when acknowledged.
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from anklet_fw import band as fwband
 from anklet_fw import status as fwstatus
@@ -165,3 +169,89 @@ class FaultTracker:
 
     def _once(self, code: str, message: str) -> None:
         self._changes.append(FaultChange(code, True, message))
+
+
+# -- the sentinel: a FAULT alarm when the monitor itself dies or hangs -------------------------------------
+
+
+def sentinel(db_path: str, session_id: int, *, stale_s: float = 20.0, check_s: float = 2.0, repeat_s: float = 10.0,
+             sound_mode: str = "auto", out: Any = None, clock: Callable[[], float] = time.time,
+             sleep: Callable[[float], None] = time.sleep, max_checks: int | None = None) -> int:
+    """Watch a monitor session's heartbeat from another process; sound a FAULT alarm if it stops.
+
+    `anklet monitor` starts this in a process of its own session, so killing or hanging the monitor (a crash, an
+    out-of-memory kill, a stuck event loop) does not silence the night: the sentinel sees the heartbeat go stale
+    and alarms with sound, notification and terminal until the monitor beats again, a new monitor starts, or the
+    alarm is acknowledged (`anklet ack`). It exits quietly when the session ends cleanly.
+    Returns 0 when it ended quietly, 1 after it had to alarm.
+    """
+    import asyncio
+
+    from .alerts import Notifier, Sound
+    from .store import Store
+
+    out = out if out is not None else sys.stdout
+    sound = Sound(sound_mode, out=out)
+    notifier = Notifier()
+    alarm_id: int | None = None
+    alarmed = False
+    last_sound = -1e18
+    checks = 0
+    store = Store(db_path)
+    try:
+        while max_checks is None or checks < max_checks:
+            checks += 1
+            now = clock()
+            rows = store.db.execute("SELECT id, alive_at, ended_at FROM sessions WHERE id >= ? ORDER BY id",
+                                    (session_id,)).fetchall()
+            mine = next((r for r in rows if r["id"] == session_id), None)
+            if mine is None or mine["ended_at"] is not None or len(rows) > 1:
+                return 1 if alarmed else 0  # stopped cleanly, or a new monitor took over (it reports the crash)
+            silent = now - mine["alive_at"]
+            if silent > stale_s:
+                if alarm_id is None and not alarmed:
+                    msg = (f"the monitor has stopped (no sign of life for {silent:.0f} s): the band is NOT being "
+                           "watched. Restart `anklet monitor` and check on the baby.")
+                    alarm_id = store.add_alarm("fault", now, code="host_crash", message=msg)
+                    alarmed = True
+                    out.write(f"\n\a*** FAULT: {msg}\n")
+                    out.flush()
+                    asyncio.run(notifier.send("anklet FAULT", msg))
+                acked = alarm_id is not None and store.db.execute(
+                    "SELECT acked_at FROM alarms WHERE id = ?", (alarm_id,)).fetchone()[0] is not None
+                if acked:
+                    return 1
+                if now - last_sound >= repeat_s:
+                    last_sound = now
+                    result = asyncio.run(sound.play())
+                    if result.error:
+                        out.write(f"(the alarm sound could not be played: {result.error})\n")
+            elif alarm_id is not None:
+                store.end_alarm(alarm_id, now)  # it came back
+                out.write("the monitor is responding again\n")
+                out.flush()
+                alarm_id = None
+            sleep(check_s)
+        return 1 if alarmed else 0
+    finally:
+        store.close()
+
+
+def _sentinel_main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m anklet.faults", description="the monitor's sentinel (started by it)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--session", type=int, required=True)
+    p.add_argument("--stale-s", type=float, default=20.0)
+    p.add_argument("--check-s", type=float, default=2.0)
+    p.add_argument("--sound", choices=("auto", "bell", "report"), default="auto")
+    args = p.parse_args(argv)
+    try:
+        return sentinel(args.db, args.session, stale_s=args.stale_s, check_s=args.check_s, sound_mode=args.sound)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_sentinel_main())

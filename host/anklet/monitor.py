@@ -32,6 +32,7 @@ import heapq
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -212,6 +213,7 @@ class Monitor:
         self._status_task: asyncio.Task[None] | None = None
         self._fault_n = 0
         self.on_alarm: Callable[[AlarmRecord], None] | None = None
+        self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
 
     # -- running -------------------------------------------------------------------------------
 
@@ -227,6 +229,8 @@ class Monitor:
         except _DB_ERRORS as exc:
             self._session, unclean = None, None
             self.faults.log_write(str(exc))
+        if self._session is not None and self.on_session is not None:
+            self.on_session(self._session)
         if unclean:
             alive = unclean["alive_at"]
             self.faults.host_crashed(
@@ -713,6 +717,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sound", choices=("auto", "bell", "report"), default="auto",
                    help="auto: play the alarm sound (terminal bell if impossible); bell; report: print only")
     p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+    p.add_argument("--no-sentinel", action="store_true",
+                   help="do not start the sentinel process that alarms if the monitor itself dies or hangs")
     p.set_defaults(func=_cmd_monitor)
 
 
@@ -730,6 +736,19 @@ def _cmd_monitor(args: Any) -> int:
         raise CliError(str(exc)) from exc
     link = _open_ble_link(args.band)
     mon = Monitor(link, store, settings=settings, sound=Sound(args.sound), notifier=Notifier(not args.no_notify))
+
+    def start_sentinel(session_id: int) -> None:
+        # A process of its own (own session: a Ctrl-C or a kill of the monitor's group spares it) that sounds a
+        # FAULT alarm if this monitor stops beating without a clean stop (anklet.faults.sentinel).
+        cmd = [sys.executable, "-m", "anklet.faults", "--db", str(store.path), "--session", str(session_id),
+               "--sound", args.sound]
+        try:
+            subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            mon.view.line(time.time(), f"no sentinel process ({exc}): if the monitor dies, nothing will say so", "warning")
+
+    if not args.no_sentinel:
+        mon.on_session = start_sentinel
 
     async def main() -> None:
         with contextlib.suppress(NotImplementedError, AttributeError):  # Windows: Ctrl-C only
