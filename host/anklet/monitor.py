@@ -392,7 +392,8 @@ class Monitor:
             flags = await self._flush(now)
         for e in batch:
             key = (e.boot, e.seq)
-            assert e.seq is not None and e.boot is not None
+            if e.seq is None or e.boot is None:
+                continue  # the log refused it and said so
             new = flags.get(key, True)  # not written (log failing): judge by what the rule has seen
             if new and e.seq > self._fed.get(e.boot, -1):
                 self._fed[e.boot] = e.seq
@@ -589,7 +590,8 @@ class Monitor:
                 self._muted_codes.add(a.code)
             if not a.present:
                 del self.active[key]
-        self.muted_until = now + mute
+        if n:
+            self.muted_until = now + mute
         with contextlib.suppress(*_DB_ERRORS):
             self.store.ack_alarms(ids, now, by)
         if n:
@@ -597,7 +599,7 @@ class Monitor:
             tail = f"; still present, they sound again at {clock_text(now + mute)} unless resolved" if still else ""
             self.view.line(now, f"acknowledged {n} alarm(s) ({by}); muted for {duration_text(mute)}{tail}", "ok")
         else:
-            self.view.line(now, f"nothing to acknowledge ({by}); muted for {duration_text(mute)}", "info")
+            self.view.line(now, f"nothing to acknowledge ({by})", "info")
         return n
 
     # -- housekeeping ------------------------------------------------------------------------------
