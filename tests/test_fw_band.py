@@ -191,3 +191,18 @@ def test_full_queue_reports_dropped_records():
     d = [e for e in queued(b) if e[2] == ev.DROPPED][0]
     assert d[4][0] > 0 and d[4][1] <= d[4][2]
     assert b.status()[6] & bandmod.FLAG_DROPPED
+
+
+def test_run_loop_wakes_until_stopped():
+    import asyncio
+
+    b, chip, _, clock, wdt = rig(shaking(2, 2))
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        chip.tick(FS)
+        return calls[0] > 3
+
+    asyncio.run(b.run(period_ms=1, stop=stop))
+    assert b.wakeups == 3 and wdt.feeds == 3 and b.samples_in == 3 * FS

@@ -261,12 +261,20 @@ class Band:
         """Wake on the IMU's FIFO-threshold interrupt (`flag`, a ThreadSafeFlag) or every period_ms."""
         import asyncio
 
+        # MicroPython's millisecond variants take ints; CPython (tests) has only the float ones.
+        sleep_ms = getattr(asyncio, "sleep_ms", None)
+        wait_for_ms = getattr(asyncio, "wait_for_ms", None)
         while stop is None or not stop():
             if flag is not None:
                 try:
-                    await asyncio.wait_for(flag.wait(), (period_ms + 200) / 1000)
+                    if wait_for_ms is not None:
+                        await wait_for_ms(flag.wait(), period_ms + 200)
+                    else:
+                        await asyncio.wait_for(flag.wait(), (period_ms + 200) / 1000)
                 except asyncio.TimeoutError:
                     pass
+            elif sleep_ms is not None:
+                await sleep_ms(period_ms)
             else:
                 await asyncio.sleep(period_ms / 1000)
             self.step()
