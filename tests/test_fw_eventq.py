@@ -163,3 +163,35 @@ def test_power_cut_at_every_byte():
             raise AssertionError(f"scenario finished within {cut} bytes")
         dev.budget = None
         _check_recovery(dev, log, q)
+
+
+def test_file_flash_keeps_the_queue_and_programs_like_nor():
+    from anklet_fw.flashdev import FileFlash
+
+    path = "/tmp/anklet_test_fileflash.bin"
+    try:
+        import os
+
+        os.remove(path)
+    except OSError:
+        pass
+    dev = FileFlash(path, 6, 256)
+    dev.writeblocks(5, b"\x0f\xf0", 10)
+    dev.writeblocks(5, b"\xf3\x3f", 10)  # programming only clears bits
+    got = bytearray(2)
+    dev.readblocks(5, got, 10)
+    assert bytes(got) == b"\x03\x30"
+    dev.ioctl(6, 5)
+    dev.readblocks(5, got, 10)
+    assert bytes(got) == b"\xff\xff"
+    q = EventQueue(dev, boot=4)
+    for i in range(12):
+        q.append(rec_for(i))
+    q.ack(5)
+    dev.close()
+    q2 = EventQueue(FileFlash(path, 6, 256), boot=5)
+    assert (q2.first_seq(), q2.next_seq()) == (6, 13)
+    buf = bytearray(42)
+    assert q2.read_into(12, buf) and fields_of(buf) == (12, 4, rec_for(11))
+    # a file of the wrong size is a different flash: it starts erased
+    assert EventQueue(FileFlash(path, 7, 256), boot=6).depth() == 0
