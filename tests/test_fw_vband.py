@@ -121,6 +121,15 @@ def test_source_flash_and_flash_errors(band):
         flash.flash(str(vb.folder / "no-such-tty"))
 
 
+def test_vband_refuses_bad_settings_and_rates(tmp_path):
+    with pytest.raises(cli.CliError, match="start_s=99 is out of range"):
+        vband.prepare(tmp_path, settings={"start_s": 99})
+    with pytest.raises(cli.CliError, match="no simulated IMU offers 60 Hz"):
+        vband.prepare(tmp_path, fs=60)
+    cfg = vband.prepare(tmp_path, fs=100, speed=3, settings={"start_s": 8})
+    assert cfg == {"imu": "mpu6886", "speed": 3, "settings": {"fs": 100, "start_s": 8}}
+
+
 def test_vband_command_and_flash_command_and_restarts(tmp_path, capsys):
     import signal
     import time

@@ -55,6 +55,16 @@ def prepare(folder: Path, trace: Path | None = None, fs: int = 52, speed: int = 
 
     if fs not in IMU_FOR_RATE:
         raise CliError(f"no simulated IMU offers {fs} Hz (choose from {sorted(IMU_FOR_RATE)})")
+    from anklet_fw.imu import driver
+    from anklet_fw.settings import Settings
+    from anklet_fw.sim import RamFlash
+
+    check = Settings(RamFlash(2, 256), rates=driver(IMU_FOR_RATE[fs]).RATES)
+    for name, value in (settings or {}).items():
+        try:
+            check.check(name, value)
+        except ValueError as exc:
+            raise CliError(f"--set {name}: {exc}") from exc
     folder.mkdir(parents=True, exist_ok=True)
     cfg: dict = {"imu": IMU_FOR_RATE[fs], "speed": int(speed), "settings": {"fs": fs, **(settings or {})}}
     if trace is not None:
