@@ -206,3 +206,31 @@ def test_run_loop_wakes_until_stopped():
 
     asyncio.run(b.run(period_ms=1, stop=stop))
     assert b.wakeups == 3 and wdt.feeds == 3 and b.samples_in == 3 * FS
+
+
+def test_power_cut_while_running_loses_no_queued_event():
+    from anklet_fw.sim import PowerCut
+
+    cuts = 0
+    for cut in range(0, 714, 17):  # the run programs 714 bytes (17 events): cut inside many of them
+        flash = RamFlash(24, 4096)
+        b, chip, _, clock, _ = rig(shaking(5, 30), flash=flash)
+        written = {}
+        flash.budget = cut
+        try:
+            for _ in range(60):
+                clock.t += 1000
+                chip.tick(FS)
+                b.step()
+                for e in queued(b):
+                    written[e[0]] = e
+        except PowerCut:
+            cuts += 1
+        flash.budget = None
+        b2, _, _, _, _ = rig(shaking(1, 1), flash=flash)
+        assert b2.boot_count == 2
+        after = {e[0]: e for e in queued(b2)}
+        for seq, e in written.items():
+            assert after.get(seq) == e, (cut, seq)
+        assert after[max(after)][2] == ev.BOOT and after[max(after)][1] == 2
+    assert cuts == 42
