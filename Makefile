@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check host firmware tests hardware
+	$(BIN)/python firmware/typecheck.py
 
 test: $(STAMP) sysdeps lint
 	$(BIN)/pytest

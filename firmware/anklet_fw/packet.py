@@ -192,6 +192,7 @@ def decode_control(data):
     if plen != data[3]:
         raise ControlError(ERR_LENGTH, "op %d needs %d payload bytes, got %d" % (op, plen, data[3]), op, token)
     p = _CTRL_HDR
+    args: tuple  # one to two ints, depending on the op
     if op == OP_ACK:
         args = (_get(data, p, 4), _get(data, p + 4, 2))
     elif op == OP_RESUME:

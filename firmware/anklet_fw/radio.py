@@ -32,7 +32,7 @@ except ImportError:  # CPython
     import time as _time
 
     def ticks_ms():
-        return int(_time.monotonic() * 1000)
+        return int(_time.monotonic() * 1000)  # type: ignore[attr-defined]  # CPython only
 
     def ticks_diff(a, b):
         return a - b
@@ -299,7 +299,7 @@ class Radio:
                 self.ble.gap_disconnect(conn)
                 return
             self._conn = conn
-            self._conn_t = self.clock()
+            self._conn_t = self.clock()  # type: ignore[assignment]  # ticks are ints on the band
             self._secure = False
             self._streaming = False
             self._mtu = 23
@@ -374,7 +374,7 @@ class Radio:
         if self._streaming and self._mtu >= MIN_MTU:
             self._send_events(conn)
         if ticks_diff(now, self._last_hb) >= HEARTBEAT_MS:
-            self._last_hb = now
+            self._last_hb = now  # type: ignore[assignment]  # ticks are ints on the band
             self._update_status()
             if self._mtu >= MIN_MTU:
                 self._notify(conn, self.h_status, self._stbuf)
@@ -404,7 +404,7 @@ class Radio:
         if self.status is not None:
             mv, pct, worn, fifo, uptime, fw = self.status()
         else:
-            mv, pct, worn, fifo, uptime, fw = 0, 0, 0, 0, self.clock() // 1000, 0
+            mv, pct, worn, fifo, uptime, fw = 0, 0, 0, 0, self.clock() // 1000, 0  # type: ignore[operator]
         q = self.queue
         flags = ((packet.SF_WORN if worn else 0) | (packet.SF_RAW if self._raw_on else 0)
                  | (packet.SF_PAIRING if self.pairing() else 0) | (packet.SF_TIME if self.time_set else 0))
@@ -456,7 +456,7 @@ class Radio:
             self.time_set = True
             if self.on_time is not None:
                 self.on_time(args[0], args[1])
-            value = self.clock() & 0x3FFFFFFF
+            value = self.clock() & 0x3FFFFFFF  # type: ignore[operator]
         elif op == packet.OP_SETTING:
             if self.on_setting is None:
                 status = packet.ERR_UNSUPPORTED
