@@ -223,3 +223,28 @@ def test_monitor_command_errors(tmp_path, monkeypatch):
     args = parser.parse_args(["monitor", "--db", str(tmp_path / "n.db")])
     with pytest.raises(CliError, match="no band is paired|not paired"):
         args.func(args)
+
+
+def test_triage_questions_after_an_alarm_are_saved_with_the_episode(tmp_path):
+    import io
+
+    started = {}
+
+    def ask(band):
+        started["task"] = asyncio.ensure_future(
+            rig.monitor.triage(inp=io.StringIO("no\n" * 40), out=started.setdefault("out", io.StringIO())))
+
+    rig = Rig(tmp_path, script=episode_script(10, 40), duration_s=150, actions=[(80, ask)])
+
+    async def main():
+        await rig.run(after=lambda r: started["task"])
+
+    run(main())
+    result = started["task"].result()
+    [ep] = [e for e in rig.store.episodes() if e.max_level == "alarm"]
+    saved = rig.store.triage_for(ep.id)
+    assert saved is not None and saved["result"]["level"] == result["level"]
+    assert saved["answers"]["episode"]["duration_s"] == 40  # the band's data filled in
+    assert "not a diagnosis" in started["out"].getvalue().lower()
+    assert f"triage of episode {ep.id}" in rig.out.getvalue()
+    assert not rig.monitor.view.paused

@@ -214,6 +214,8 @@ class Monitor:
         self._fault_n = 0
         self.on_alarm: Callable[[AlarmRecord], None] | None = None
         self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
+        self.last_alarmed_episode: int | None = None
+        self._triage_running = False
 
     # -- running -------------------------------------------------------------------------------
 
@@ -503,9 +505,48 @@ class Monitor:
             return
         from .store import default_db_path
 
+        self.last_alarmed_episode = episode_id
         db = "" if self.store.path == default_db_path() else f" --db {self.store.path}"
         self.view.line(now, f"episode {episode_id} is over ({duration_text(d.duration_ms / 1000)}). When the baby is "
-                            f"safe, record what you saw: anklet triage {episode_id}{db}", "info")
+                            f"safe, record what you saw: press t here, or run anklet triage {episode_id}{db}", "info")
+
+    async def triage(self, episode_id: int | None = None, inp: Any = None, out: Any = None) -> dict[str, Any] | None:
+        """The triage questions about an episode (default: the last one that alarmed), answers saved with it.
+
+        The questions run in a thread with a log connection of their own; the monitor goes on watching meanwhile
+        (alarms still print and sound), only the status block stops redrawing.
+        """
+        episode_id = episode_id if episode_id is not None else self.last_alarmed_episode
+        now = self.clock.now()
+        if episode_id is None:
+            self.view.line(now, "no alarmed episode to ask about yet (anklet triage asks about any episode)", "info")
+            return None
+        if self._triage_running:
+            return None
+        self._triage_running = True
+        self.view.pause()
+        path = self.store.path
+
+        def ask() -> dict[str, Any]:
+            from .triage import after_alarm
+
+            store = Store(path)
+            try:
+                return after_alarm(store, episode_id, inp or sys.stdin, out or sys.stdout)  # type: ignore[no-any-return]
+            finally:
+                store.close()
+
+        try:
+            result = await _in_daemon_thread(ask)
+        except Exception as exc:  # a problem in the questions must not stop the watch
+            self.view.line(self.clock.now(), f"the triage questions stopped: {type(exc).__name__}: {exc}", "warning")
+            return None
+        finally:
+            self.view.resume()
+            self._triage_running = False
+        self.view.line(self.clock.now(), f"triage of episode {episode_id}: {str(result.get('level', '?')).upper()} "
+                                         "(saved with the episode; `anklet triage --show` prints it again)", "info")
+        return result
 
     async def _faults_changed(self, now: float) -> None:
         for ch in self.faults.check(now):
@@ -684,14 +725,55 @@ class Monitor:
             ch = os.read(fd, 1)
             if ch in (b"a", b"A", b" ", b"\n"):
                 self.acknowledge("key")
+            elif ch in (b"t", b"T") and not self._triage_running:
+                # The questions want whole lines: give the terminal back its line mode meanwhile.
+                loop.remove_reader(fd)
+                termios.tcsetattr(fd, termios.TCSADRAIN, old)
+                self._spawn(questions())
+
+        async def questions() -> None:
+            try:
+                await self.triage()
+            finally:
+                if not self._stop.is_set():
+                    tty.setcbreak(fd)
+                    loop.add_reader(fd, on_key)
 
         loop.add_reader(fd, on_key)
 
         def restore() -> None:
-            loop.remove_reader(fd)
+            with contextlib.suppress(Exception):
+                loop.remove_reader(fd)
             termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
         return restore
+
+
+async def _in_daemon_thread(fn: Callable[[], Any]) -> Any:
+    """Run fn in a daemon thread: one blocked reading the terminal must not keep the process from exiting."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+
+    def work() -> None:
+        try:
+            value = fn()
+        except BaseException as exc:  # handed to the awaiting task
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=work, name="anklet-triage", daemon=True).start()
+    return await fut
 
 
 # -- `anklet monitor` ----------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class StatusView:
         self._last: Snapshot | None = None
         self._drawn_at = -1e9
         self.min_redraw_s = 0.1  # real seconds between redraws
+        self.paused = False
 
     def _c(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
@@ -90,17 +91,31 @@ class StatusView:
         s, self._drawn = UP_CLEAR * self._drawn, 0
         return s
 
+    def pause(self) -> None:
+        """Stop redrawing (the triage questions are using the terminal); log lines still print."""
+        if self.tty:
+            self._write(self._clear_block())
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self._drawn_at = -1e9
+
     def line(self, now: float, text: str, level: str = "info") -> None:
         """A log line: kept in the scrollback."""
         code = {"alarm": RED, "escalation": RED, "fault": RED, "notice": YELLOW, "warning": YELLOW, "ok": GREEN}.get(level, "")
         msg = f"{clock_text(now)}  {self._c(code, text) if code else text}\n"
-        if self.tty:
+        if self.paused:
+            self._write(msg)
+        elif self.tty:
             self._write(self._clear_block() + msg + self._block(self._last))
         else:
             self._write(msg)
 
     def update(self, snap: Snapshot) -> None:
         self._last = snap
+        if self.paused:
+            return
         if self.tty:
             real = time.monotonic()
             if real - self._drawn_at < self.min_redraw_s:  # accelerated time: do not flood the terminal
@@ -159,6 +174,6 @@ class StatusView:
                          (f"; muted {duration_text(s.muted_s)}" if s.muted_s else ""))
         elif s.muted_s:
             lines.append(f" muted      {duration_text(s.muted_s)} more")
-        lines.append(self._c(DIM, f" {s.logged} events logged · a: acknowledge · Ctrl-C: stop"))
+        lines.append(self._c(DIM, f" {s.logged} events logged · a: acknowledge · t: triage questions · Ctrl-C: stop"))
         self._drawn = len(lines)
         return "\n".join(lines) + "\n"
