@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 from test_monitor_helpers import START, Rig, activity_script, episode_script
@@ -248,3 +249,38 @@ def test_triage_questions_after_an_alarm_are_saved_with_the_episode(tmp_path):
     assert "not a diagnosis" in started["out"].getvalue().lower()
     assert f"triage of episode {ep.id}" in rig.out.getvalue()
     assert not rig.monitor.view.paused
+
+
+def test_triage_key_on_a_terminal(tmp_path, monkeypatch):
+    import os
+    import pty
+    import sys
+
+    master, slave = pty.openpty()
+    stdin = os.fdopen(slave, "r")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    out = os.fdopen(os.dup(master), "rb", buffering=0)
+    rig = Rig(tmp_path, script=episode_script(10, 40), duration_s=150,
+              actions=[(80, lambda b: os.write(master, b"t")),
+                       (90, lambda b: os.write(master, b"no\n" * 40 + b"\x04"))])
+    rig.band.pace_max_s = 0.02
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # the questions' output
+
+    async def main():
+        mon = asyncio.create_task(rig.monitor.run(keys=True))
+        await rig.band.run()
+        for _ in range(200):  # the answers are being read in their thread
+            if rig.store.triage_for(1) is not None:
+                break
+            await asyncio.sleep(0.02)
+        rig.monitor.stop()
+        await mon
+
+    try:
+        run(main())
+    finally:
+        stdin.close()
+        out.close()
+        os.close(master)
+    [ep] = [e for e in rig.store.episodes() if e.max_level == "alarm"]
+    assert rig.store.triage_for(ep.id) is not None
