@@ -33,7 +33,8 @@ def test_thousand_events_through_drops_and_host_restarts(tmp_path):
     async def host(pair, pairing, stop):
         """A minimal monitor: commit each event, then acknowledge it; reconnect on loss."""
         db = Store(db_path)
-        link = link_for(pair, pairing, attempts=20, liveness_s=3.0)
+        # Short timeouts: the virtual radio answers in milliseconds, a stuck exchange is a lost one.
+        link = link_for(pair, pairing, attempts=20, liveness_s=3.0, connect_timeout=1.5, reply_timeout=1.5)
         band = link.band_id
         seen_this_session = -1
         while not stop.is_set():
@@ -94,10 +95,14 @@ def test_thousand_events_through_drops_and_host_restarts(tmp_path):
             while logged() < target:
                 assert time.monotonic() - t0 < 60, f"stuck at {logged()} events, {stats}"
                 await asyncio.sleep(0.02)
-            h.cancel()  # the host dies mid-stream: no disconnect, no goodbye
+            # The host dies mid-stream: no disconnect, no goodbye. (The flag as well as the cancel: Python 3.11's
+            # wait_for can swallow a cancellation that races with its result.)
+            stop.set()
+            h.cancel()
             await asyncio.gather(h, return_exceptions=True)
             await pair.restart_host()
             stats["restarts"] += 1
+            stop = asyncio.Event()
             h = asyncio.create_task(host(pair, pairing, stop))
         await prod
         while logged() < N_EVENTS or not dis.done():

@@ -240,6 +240,8 @@ class BumbleClient(BaseBleakClient):
             self._peer = Peer(conn)
             await self._guard(self._peer.request_mtu(247))
             await self._guard(self._discover())
+            if self._conn is None:
+                raise BleakError("the link dropped while connecting")
         except BaseException as exc:
             await self._force_close()
             if _aborted(exc):
@@ -251,16 +253,20 @@ class BumbleClient(BaseBleakClient):
         if conn is not None:
             self._closing = True
             try:
-                await conn.disconnect()
-            except Exception:  # already gone
-                pass
+                # Bounded: after a racing link loss the controller may no longer know the connection.
+                await asyncio.wait_for(conn.disconnect(), 2.0)
+            except (Exception, asyncio.CancelledError) as exc:  # already gone
+                if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
+                    raise
 
     async def _discover(self) -> None:
-        assert self._peer is not None
-        await self._peer.discover_all()
+        peer = self._peer
+        if peer is None:
+            raise BleakError("Not connected")
+        await peer.discover_all()
         coll = BleakGATTServiceCollection()
         self._handles = {}
-        for svc in self._peer.services:
+        for svc in peer.services:
             bsvc = BleakGATTService(svc, svc.handle, _uuid_str(svc.uuid))
             coll.add_service(bsvc)
             for ch in svc.characteristics:
