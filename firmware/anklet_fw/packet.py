@@ -113,7 +113,7 @@ class ControlError(PacketError):
     """A control frame the band refuses; `code` is the ERR_* it answers with."""
 
     def __init__(self, code, msg, op=0, token=0):
-        PacketError.__init__(self, msg)
+        super().__init__(msg)
         self.code = code
         self.op = op
         self.token = token
