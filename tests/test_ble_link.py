@@ -304,3 +304,56 @@ def test_open_link_needs_a_pairing(tmp_path):
     assert open_link("anklet-1", store=store).pairing.uid == 1
     with pytest.raises(CliError, match="not paired"):
         open_link("AA:BB:CC:DD:EE:FF", store=store)
+
+
+def test_monitor_raises_fault_after_link_loss_over_the_virtual_radio(tmp_path):
+    """The real monitor on a BleakLink: events are logged and acknowledged; when the band vanishes the
+    monitor raises its FAULT alarm within its no-data setting (2 s here; 30 s by default)."""
+    import io
+
+    from anklet.alerts import Notifier, Sound
+    from anklet.monitor import Monitor, Settings
+    from anklet.statusview import StatusView
+    from anklet.store import Store
+
+    async def main():
+        # A worn band with a full battery (mV, %, worn, FIFO overflows, uptime s, firmware 0.1.0).
+        pair, q, radio, store = await setup(tmp_path, status=lambda: (4100, 95, 1, 0, 60, 0x000100))
+        link = link_for(pair, await bond(pair, store))
+        db = Store(tmp_path / "log.db")
+        out = io.StringIO()
+        mon = Monitor(link, db, settings=Settings(no_data_s=2.0, tick_s=0.1, status_s=0.5, poll_s=0.1,
+                                                  backoff_min_s=0.1, backoff_max_s=0.3),
+                      sound=Sound("report", out=out), notifier=Notifier(False), view=StatusView(out=out, tty=False))
+        raised = []
+        mon.on_alarm = raised.append
+        task = asyncio.get_running_loop().create_task(mon.run())
+        for i in range(20):
+            q.append(rec(i))
+            radio.kick()
+            await asyncio.sleep(0.01)
+        for _ in range(200):
+            if db.count_events() == 20 and q.depth() == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert db.count_events() == 20 and q.depth() == 0  # logged, then acknowledged, then released
+        assert not [r for r in raised if r.level == "fault"]
+        # The band dies: link cut and no more advertising.
+        radio.task.cancel()
+        pair.drop()
+        pair.link.remove_controller(pair.band_ble.device.controller)
+        t_loss = time.monotonic()
+        while not [r for r in raised if r.code == "no_data"] and time.monotonic() - t_loss < 10:
+            await asyncio.sleep(0.05)
+        t_fault = time.monotonic() - t_loss
+        mon.stop()
+        await asyncio.wait_for(task, 10)
+        db.close()
+        await pair.close()
+        return t_fault, raised
+
+    t_fault, raised = run(main())
+    faults = [r for r in raised if r.code == "no_data"]
+    assert faults and faults[0].level == "fault"
+    print(f"FAULT no_data raised {t_fault:.2f} s after the band vanished (setting 2 s)")
+    assert t_fault <= 2.0 + 0.6
