@@ -267,7 +267,7 @@ class BleakLink(BandLink):
         try:
             await client.connect()
         except BleakError as exc:
-            if "encryption" in str(exc) or "bond" in str(exc):
+            if "stored bond" in str(exc):  # the backend's word for "the peer lacks our key"
                 raise BandRefused(f"band {self.band_id} could not prove the bond made when pairing ({exc}); "
                                   "refusing it. If you reset the band, pair it again with `anklet pair`.") from exc
             raise

@@ -136,6 +136,11 @@ def _uuid_str(u: core.UUID) -> str:
     return u.to_hex_str("-").lower() if len(u.uuid_bytes) == 16 else f"0000{u.to_hex_str()}-0000-1000-8000-00805f9b34fb".lower()
 
 
+# Why an encryption with a stored key fails when the peer does not hold it (as opposed to a link loss).
+_KEY_ERRORS = (hci.HCI_ErrorCode.AUTHENTICATION_FAILURE_ERROR, hci.HCI_ErrorCode.PIN_OR_KEY_MISSING_ERROR,
+               hci.HCI_ErrorCode.CONNECTION_TERMINATED_DUE_TO_MIC_FAILURE_ERROR)
+
+
 class BumbleScanner(BaseBleakScanner):
     central: ClassVar[BumbleCentral]
 
@@ -194,6 +199,7 @@ class BumbleClient(BaseBleakClient):
         self._handles: dict[int, Any] = {}
         self._subs: dict[int, Callable[[bytes], None]] = {}
         self._closing = False
+        self._reason: int | None = None
 
     @property
     def name(self) -> str:
@@ -224,6 +230,7 @@ class BumbleClient(BaseBleakClient):
             raise BleakDeviceNotFoundError(self.address, f"no answer from {self.address}") from exc
         self._conn = conn
         self._closing = False
+        self._reason = None
         conn.on("disconnection", self._on_disconnection)
         try:
             if await self.central.keystore.get(str(conn.peer_address)) is not None:
@@ -232,6 +239,9 @@ class BumbleClient(BaseBleakClient):
                 except (Exception, asyncio.CancelledError) as exc:  # a peer without our key: MIC failure...
                     if isinstance(exc, asyncio.CancelledError) and not _aborted(exc):
                         raise
+                    code = getattr(exc, "error_code", None)
+                    if code not in _KEY_ERRORS and self._reason not in _KEY_ERRORS:
+                        raise BleakError(f"the link dropped while connecting ({exc!r})") from exc
                     raise BleakError(f"encryption with the stored bond failed: {exc!r}") from exc
                 if not conn.is_encrypted:
                     raise BleakError("encryption with the stored bond failed")
@@ -282,6 +292,7 @@ class BumbleClient(BaseBleakClient):
         self.services = coll
 
     def _on_disconnection(self, reason: int) -> None:
+        self._reason = reason
         requested = self._closing
         self._conn = None
         self._peer = None

@@ -364,6 +364,35 @@ def drop_connections(*devices: Device, reason: int = hci.HCI_ErrorCode.CONNECTIO
     return n
 
 
+def _half_open(link: LocalLink) -> list[tuple[Controller, Any]]:
+    """LE connections whose other end has no matching connection (it dropped, or never completed)."""
+    out = []
+    for c in list(link.controllers):
+        for conn in list(c.le_connections.values()):
+            me, peer = bytes(conn.self_address), bytes(conn.peer_address)
+            if not any(bytes(o.self_address) == peer and bytes(o.peer_address) == me
+                       for other in link.controllers if other is not c for o in other.le_connections.values()):
+                out.append((c, conn))
+    return out
+
+
+async def supervise(link: LocalLink, timeout_s: float) -> None:
+    """The supervision timeout the virtual controllers lack: end a connection whose peer has been gone for
+    `timeout_s` (a drop racing a connection set-up can leave one end connected on a LocalLink)."""
+    seen: dict[tuple[int, int], float] = {}
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(timeout_s / 4)
+        now = loop.time()
+        current = set()
+        for c, conn in _half_open(link):
+            key = (id(c), conn.handle)
+            current.add(key)
+            if now - seen.setdefault(key, now) >= timeout_s and conn in c.le_connections.values():
+                c.on_le_disconnected(conn, hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+        seen = {k: v for k, v in seen.items() if k in current}
+
+
 @dataclass
 class VirtualPair:
     """A band-side `BumbleBLE` and a host-side `BumbleCentral` on one `LocalLink`."""
@@ -375,6 +404,7 @@ class VirtualPair:
     host_address: str
     host_keys: str | None
     host_store: KeyStore | None = None
+    supervisor: asyncio.Task | None = None
 
     @property
     def band_address(self) -> str:
@@ -397,6 +427,8 @@ class VirtualPair:
         return self.central
 
     async def close(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.cancel()
         await self.central.close()
         drop_connections(self.band_ble.device)
         for task in list(self.band_ble._tasks):
@@ -405,7 +437,7 @@ class VirtualPair:
 
 async def virtual_pair(band_address: str = "F0:F1:F2:F3:F4:F5", host_address: str = "E0:E1:E2:E3:E4:E5",
                        band_name: str = "anklet-test", passkey: int = 246810,
-                       host_keys: str | None = None) -> VirtualPair:
+                       host_keys: str | None = None, supervision_s: float = 0.4) -> VirtualPair:
     """Make a LocalLink with a band device (MicroPython API) and a host device (bleak backends).
 
     Give the band's radio `pair.band_ble` and `pair.passkey`; give the host's BleakLink/BleakClient
@@ -418,7 +450,9 @@ async def virtual_pair(band_address: str = "F0:F1:F2:F3:F4:F5", host_address: st
     store = None if host_keys else MemoryKeyStore()  # in memory: shared by the restarted hosts of this pair
     central = BumbleCentral(link, host_address, keystore_path=host_keys, keystore=store)
     await central.start()
-    return VirtualPair(link, band, central, passkey, host_address, host_keys, store)
+    pair = VirtualPair(link, band, central, passkey, host_address, host_keys, store)
+    pair.supervisor = asyncio.get_running_loop().create_task(supervise(link, supervision_s))
+    return pair
 
 
 def start_radio(pair: VirtualPair, queue: Any, boot: int = 1, uid: int = 0xA0B1C2D3E4F5, pairing_s: float = 0,
