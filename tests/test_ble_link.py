@@ -357,3 +357,16 @@ def test_monitor_raises_fault_after_link_loss_over_the_virtual_radio(tmp_path):
     assert faults and faults[0].level == "fault"
     print(f"FAULT no_data raised {t_fault:.2f} s after the band vanished (setting 2 s)")
     assert t_fault <= 2.0 + 0.6
+
+
+def test_cli_commands_refuse_bad_input_without_touching_the_radio(tmp_path, capsys):
+    from anklet.cli import main
+
+    empty = str(tmp_path / "none.json")
+    assert main(["record", str(tmp_path / "t.csv"), "--duration", "0", "--pairings", empty]) == 2
+    assert "--duration must be positive" in capsys.readouterr().err
+    assert main(["record", str(tmp_path / "t.csv"), "--duration", "5", "--pairings", empty]) == 2
+    assert "no band is paired" in capsys.readouterr().err
+    assert main(["pair", "F0:F1:F2:F3:F4:F5", "--passkey", "1234567", "--pairings", empty]) == 2
+    assert "not a 6-digit number" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
