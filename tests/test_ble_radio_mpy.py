@@ -195,3 +195,10 @@ def test_radio_compiles_for_esp32(tmp_path, module):
     out = subprocess.run([str(cross), "-march=xtensawin", "-o", str(tmp_path / "m.mpy"), str(FW / "anklet_fw" / module)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_radio_fits_the_sampling_loop():
+    """band.py asks `radio.raw_on()` each wake-up and calls kick()/raw_push(): the radio must offer exactly that."""
+    from anklet_fw.radio import Radio
+
+    assert callable(Radio.raw_on) and callable(Radio.kick) and callable(Radio.raw_push)

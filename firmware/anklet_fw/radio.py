@@ -260,7 +260,7 @@ class Radio:
 
     def set_pairing(self, seconds):
         """Accept new pairings for `seconds` from now (0: stop)."""
-        self.pairing_until = ticks_add(self.clock(), seconds * 1000) if seconds > 0 else None
+        self.pairing_until = ticks_add(self.clock(), int(seconds * 1000)) if seconds > 0 else None
 
     def pairing(self):
         return self.pairing_until is not None and ticks_diff(self.pairing_until, self.clock()) > 0
@@ -277,8 +277,8 @@ class Radio:
     def streaming(self):
         return self._streaming
 
-    @property
     def raw_on(self):
+        """True while the host has raw streaming on (a method: the sampling loop asks once per wake-up)."""
         return self._raw_on
 
     def kick(self):
