@@ -328,7 +328,9 @@ class BleakLink(BandLink):
 
     # -- notifications: only record, the consumer works -------------------------------
 
-    def _on_disconnect(self, _client: Any) -> None:
+    def _on_disconnect(self, client: Any) -> None:
+        if client is not None and client is not self.client:
+            return  # an earlier connection of ours, already torn down
         self._connected = False
         self._inbox.put_nowait(("lost", "the band disconnected"))
         for fut in self._pending.values():
