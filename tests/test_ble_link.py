@@ -370,3 +370,88 @@ def test_cli_commands_refuse_bad_input_without_touching_the_radio(tmp_path, caps
     assert main(["pair", "F0:F1:F2:F3:F4:F5", "--passkey", "1234567", "--pairings", empty]) == 2
     assert "not a 6-digit number" in capsys.readouterr().err
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_band_reset_keeps_its_bond_and_every_event(tmp_path):
+    """The band resets mid-stream: its queue comes back from flash under a new boot id, its bond from its
+    secrets file; the host reconnects without pairing again and logs every event once."""
+    from anklet.store import Store
+    from anklet_fw.radio import Bonds
+
+    async def main():
+        pair = await virtual_pair()
+        flash = RamFlash(8, 4096)
+        bonds_file = str(tmp_path / "bonds.bin")
+        q = EventQueue(flash, boot=1)
+        radio = start_radio(pair, q, boot=1, uid=UID, pairing_s=60, bonds=Bonds(bonds_file))
+        pairing = await bond(pair, PairingStore(tmp_path / "bands.json"))
+        db = Store(tmp_path / "log.db")
+        link = link_for(pair, pairing)
+        await link.connect(None)
+        for i in range(10):
+            q.append(rec(i))
+        radio.kick()
+        for _ in range(6):  # the host commits and acknowledges 6 of them...
+            e = await link.next_event(2)
+            db.add_events(link.band_id, [e], time.time())
+            await link.ack(e.boot, e.seq)
+        # ...and the band resets: radio gone, link gone, RAM gone; flash and the bonds file remain.
+        radio.task.cancel()
+        pair.drop()
+        pair.link.remove_controller(pair.band_ble.device.controller)
+        pair.band_ble = await make_band_ble(pair.link, pair.band_address, "anklet-test")
+        q2 = EventQueue(flash, boot=2)
+        assert q2.first_seq() <= 7 and q2.next_seq() == 11
+        q2.append(rec(10))
+        radio2 = start_radio(pair, q2, boot=2, uid=UID, bonds=Bonds(bonds_file))  # not in pairing mode
+        with pytest.raises(LinkLost):  # what arrived before the reset is still delivered (and committed)
+            while True:
+                e = await link.next_event(2)
+                db.add_events(link.band_id, [e], time.time())
+                await link.ack(e.boot, e.seq)
+        await link.connect(db.last_seq(link.band_id))
+        while True:
+            e = await link.next_event(1)
+            if e is None:
+                break
+            db.add_events(link.band_id, [e], time.time())
+            await link.ack(e.boot, e.seq)
+        rows = db.db.execute("SELECT boot, seq FROM events ORDER BY id").fetchall()
+        assert radio2.refused == 0
+        db.close()
+        await pair.close()
+        return [tuple(r) for r in rows]
+
+    rows = run(main())
+    assert rows == [(1, s) for s in range(1, 11)] + [(2, 11)]
+
+
+def test_a_stranger_cannot_hold_the_band(tmp_path):
+    """An unsecured connection is dropped after SECURE_TIMEOUT_MS, freeing the band for its host."""
+    from anklet_fw.radio import SECURE_TIMEOUT_MS
+
+    now = [0]
+
+    async def main():
+        pair, q, radio, store = await setup(tmp_path, clock=lambda: now[0])
+        pairing = await bond(pair, store)
+        radio.set_pairing(0)
+        stranger = BleakClient(pair.band_address, backend=pair.central.client_backend, timeout=5)
+        store2 = await pair.central.keystore.get(pair.band_address)
+        await pair.central.keystore.delete(pair.band_address)  # the stranger's stack has no bond
+        await stranger.connect()
+        assert radio.connected and not radio.secure
+        now[0] += SECURE_TIMEOUT_MS + 1
+        radio.service()
+        for _ in range(50):
+            if not stranger.is_connected:
+                break
+            await asyncio.sleep(0.02)
+        assert not stranger.is_connected and radio.refused == 1
+        await pair.central.keystore.update(pair.band_address, store2)
+        link = link_for(pair, pairing)
+        await link.connect(None)
+        assert link.is_connected and radio.secure
+        await pair.close()
+
+    run(main())
