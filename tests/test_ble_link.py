@@ -119,6 +119,9 @@ def test_host_refuses_unpaired_band_and_wrong_identity(tmp_path):
         with pytest.raises(BandRefused, match="not the paired band"):
             await link_for(pair, Pairing(pairing.address, uid=UID ^ 1)).connect(None)
         assert radio.sent == 0
+        await asyncio.sleep(0.05)
+        assert not radio.connected  # refused and let go: the band is free for its own host
+        await link_for(pair, pairing).connect(None)
         await pair.close()
 
     run(main())

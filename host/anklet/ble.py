@@ -245,8 +245,9 @@ class BleakLink(BandLink):
                 await self._connect_once(resume_after)
                 return
             except BandRefused:
+                await self._teardown()
                 raise
-            except (BleakError, LinkError, asyncio.TimeoutError, OSError) as exc:
+            except (BleakError, LinkError, asyncio.TimeoutError, OSError, packet.PacketError) as exc:
                 last = exc
                 await self._teardown()
                 log.info("connect to %s failed (%s), attempt %d/%d", self.band_id, exc, attempt + 1, self.attempts)
@@ -416,7 +417,12 @@ class BleakLink(BandLink):
         except BleakError as exc:
             raise self._lost_or(exc) from exc
         self.last_data = self.clock()
-        self.last_status, self.band_state = status_from_frame(bytes(data))
+        try:
+            self.last_status, self.band_state = status_from_frame(bytes(data))
+        except packet.PacketError as exc:
+            self.bad_packets += 1
+            self._error(f"bad status frame: {exc}")
+            raise LinkError(f"band {self.band_id} sent a bad status frame: {exc}") from exc
         return self.last_status
 
     async def set_raw(self, on: bool) -> int:
