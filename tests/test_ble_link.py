@@ -458,3 +458,21 @@ def test_a_stranger_cannot_hold_the_band(tmp_path):
         await pair.close()
 
     run(main())
+
+
+def test_next_event_with_zero_timeout_takes_what_is_waiting(tmp_path):
+    """The monitor drains a burst with next_event(0): it must return what has arrived, then None."""
+    async def main():
+        pair, q, radio, store = await setup(tmp_path)
+        link = link_for(pair, await bond(pair, store))
+        await link.connect(None)
+        for i in range(5):
+            q.append(rec(i))
+        radio.kick()
+        await asyncio.sleep(0.2)
+        got = [await link.next_event(0) for _ in range(6)]
+        await pair.close()
+        return got
+
+    got = run(main())
+    assert [e.seq for e in got[:5]] == [1, 2, 3, 4, 5] and got[5] is None

@@ -444,11 +444,13 @@ class BleakLink(BandLink):
                     raise LinkLost(f"no data from band {self.band_id} for {quiet:.0f} s")
                 if remaining <= 0:
                     return None
-            try:
-                wait = max(0.0, min(remaining, self.liveness_s))
-                kind, item = await asyncio.wait_for(self._inbox.get(), wait)
-            except asyncio.TimeoutError:
-                continue
+                try:
+                    wait = min(remaining, self.liveness_s)
+                    kind, item = await asyncio.wait_for(self._inbox.get(), wait)
+                except asyncio.TimeoutError:
+                    continue
+            else:  # take what is there without waiting (wait_for(..., 0) would never get it)
+                kind, item = self._inbox.get_nowait()
             if kind == "lost":
                 self._connected = False
                 raise LinkLost(f"link to band {self.band_id} lost: {item}")
