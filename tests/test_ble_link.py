@@ -476,3 +476,33 @@ def test_next_event_with_zero_timeout_takes_what_is_waiting(tmp_path):
 
     got = run(main())
     assert [e.seq for e in got[:5]] == [1, 2, 3, 4, 5] and got[5] is None
+
+
+def test_a_record_the_band_cannot_read_is_reported_not_retried_forever(tmp_path):
+    async def main():
+        pair = await virtual_pair()
+        real = EventQueue(RamFlash(8, 4096), boot=3)
+
+        class Flaky:  # the band's queue with one unreadable record (seq 3)
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def read_into(self, seq, buf, off=0):
+                return seq != 3 and real.read_into(seq, buf, off)
+
+        radio = start_radio(pair, Flaky(), boot=3, uid=UID, pairing_s=60)
+        link = link_for(pair, await bond(pair, PairingStore(tmp_path / "b.json")))
+        await link.connect(None)
+        for i in range(5):
+            real.append(rec(i))
+        radio.kick()
+        got = []
+        while (e := await link.next_event(1)) is not None:
+            got.append(e.seq)
+            await link.ack(e.boot, e.seq)
+        await pair.close()
+        return got, link, radio
+
+    got, link, radio = run(main())
+    assert got == [1, 2, 4, 5] and radio.unreadable >= 1 and link.resyncs == 1
+    assert any("could not send events 3 to 3" in e for e in link.errors)

@@ -202,3 +202,71 @@ def test_radio_fits_the_sampling_loop():
     from anklet_fw.radio import Radio
 
     assert callable(Radio.raw_on) and callable(Radio.kick) and callable(Radio.raw_push)
+
+
+def test_an_unreadable_record_is_skipped_not_spun_on():
+    """If the queue cannot read a record it says it holds, the radio moves on instead of looping forever."""
+    from anklet_fw import packet
+    from anklet_fw.radio import Radio
+
+    class Q:
+        dropped = 0
+
+        def first_seq(self):
+            return 1
+
+        def next_seq(self):
+            return 4
+
+        def depth(self):
+            return 3
+
+        def read_into(self, seq, buf, off=0):
+            if seq == 2:
+                return False
+            buf[off:off + packet.SIZE] = packet.encode(seq, 1, (4, 0, 0, 0, 0, 0, 0, 0, 0))
+            return True
+
+        def ack(self, seq):
+            pass
+
+    class BLE:
+        def __init__(self):
+            self.sent = []
+
+        def UUID(self, s):
+            return s
+
+        def active(self, *a):
+            return True
+
+        def config(self, **kw):
+            pass
+
+        def irq(self, fn):
+            self.fn = fn
+
+        def gatts_register_services(self, s):
+            return ((1, 2, 3, 4),)
+
+        def gatts_set_buffer(self, *a):
+            pass
+
+        def gatts_write(self, *a):
+            pass
+
+        def gatts_notify(self, conn, h, data):
+            if h == 1:
+                self.sent.append(packet.decode(bytes(data))[0])
+
+        def gap_advertise(self, *a):
+            pass
+
+    ble = BLE()
+    radio = Radio(ble, Q(), 1)
+    ble.fn(1, (5, 0, b""))
+    ble.fn(21, (5, 100))
+    ble.fn(28, (5, 1, 1, 1, 16))
+    radio._control(packet.encode_control(packet.OP_RESUME, 1, packet.RESUME_OLDEST))
+    radio.service()
+    assert ble.sent == [1, 3] and radio.unreadable == 1

@@ -217,6 +217,7 @@ class Radio:
         self.bad_frames = 0
         self.refused = 0
         self.sent = 0
+        self.unreadable = 0
         self._flag = ThreadSafeFlag()
         self._conn = None
         self._conn_t = 0
@@ -393,7 +394,12 @@ class Radio:
         end = q.next_seq()
         while self._cursor < end and self._cursor - q.first_seq() < WINDOW:
             if not q.read_into(self._cursor, self._evbuf):
-                self._cursor = q.first_seq()
+                first = q.first_seq()
+                if self._cursor < first:
+                    self._cursor = first  # released or dropped meanwhile
+                else:
+                    self._cursor += 1  # an unreadable record: skip it rather than spin (the host sees the gap)
+                    self.unreadable += 1
                 continue
             if not self._notify(conn, self.h_events, self._evbuf):
                 return

@@ -216,6 +216,7 @@ class BleakLink(BandLink):
         self._expected = 0
         self._acked = packet.RESUME_OLDEST  # the last seq the monitor acknowledged (committed)
         self._resyncing = False
+        self._resync_for = -1  # the expected seq of the last resync asked for
         self._connected = False
 
     # -- state --------------------------------------------------------------------------
@@ -479,8 +480,13 @@ class BleakLink(BandLink):
         if seq < self._expected:
             self.duplicates += 1  # a resend or a replay of something already delivered
             return None
+        if seq > self._expected and self._resync_for == self._expected:
+            # We asked for this gap to be filled once and the band skipped it again: it cannot send those.
+            self._error(f"band could not send events {self._expected} to {seq - 1}: lost on the band")
+            self._expected = seq
         if seq > self._expected:
             # A gap: notifications lost or the band skipped ahead. Ask it to resend from what we have.
+            self._resync_for = self._expected
             self.resyncs += 1
             self._resyncing = True
             try:
