@@ -190,9 +190,14 @@ class Bonds:
 class Radio:
     """The band's GATT server. Usage on the band:
 
-        radio = Radio(bluetooth.BLE(), queue, boot, name="anklet-1a2b", passkey=123456, uid=uid48)
+        radio = Radio(bluetooth.BLE(), queue, boot, name="anklet-1a2b", passkey=secret, uid=uid48,
+                      bonds=Bonds("/bonds.bin"))
         asyncio.create_task(radio.run())
-        ...  # after queue.append(rec): radio.kick(); with raw streaming on: radio.raw_push(x, y, z)
+        ...  # after queue.append(rec): radio.kick(); while radio.raw_on(): radio.raw_push(x, y, z)
+
+    `bonds` must be file-backed on the band, or every reset forgets the host and the host refuses the band
+    until it is paired again. `passkey` must be a random secret kept in the band's settings and printed on
+    it: anything derived from the radio address or machine.unique_id() (both public) lets a stranger pair.
     """
 
     def __init__(self, ble, queue, boot, name="anklet", passkey=0, uid=0, bonds=None, status=None,
@@ -377,7 +382,7 @@ class Radio:
         if ticks_diff(now, self._last_hb) >= HEARTBEAT_MS:
             self._last_hb = now  # type: ignore[assignment]  # ticks are ints on the band
             self._update_status()
-            if self._mtu >= MIN_MTU:
+            if self._streaming and self._mtu >= MIN_MTU:  # the host subscribes before its RESUME
                 self._notify(conn, self.h_status, self._stbuf)
 
     def _notify(self, conn, handle, data):
