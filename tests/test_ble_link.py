@@ -506,3 +506,15 @@ def test_a_record_the_band_cannot_read_is_reported_not_retried_forever(tmp_path)
     got, link, radio = run(main())
     assert got == [1, 2, 4, 5] and radio.unreadable >= 1 and link.resyncs == 1
     assert any("could not send events 3 to 3" in e for e in link.errors)
+
+
+def test_cli_without_a_bluetooth_stack_says_so(tmp_path, capsys, monkeypatch):
+    import anklet.ble_commands as bc
+    from anklet.cli import main
+
+    async def no_stack(timeout):
+        raise FileNotFoundError(2, "No such file or directory")  # what bleak does with no D-Bus / BlueZ
+
+    monkeypatch.setattr(bc, "scan", no_stack)
+    assert main(["scan", "--timeout", "0.1", "--pairings", str(tmp_path / "b.json")]) == 2
+    assert "Bluetooth is not available" in capsys.readouterr().err

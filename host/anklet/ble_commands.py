@@ -55,8 +55,10 @@ def _run(coro: Any) -> Any:
     except LinkError as exc:
         raise CliError(str(exc)) from exc
     except Exception as exc:  # a Bluetooth stack missing or off
-        if type(exc).__module__.startswith("bleak"):
-            raise CliError(f"Bluetooth: {exc}. Is Bluetooth on, and is this computer's adapter available?") from exc
+        mod = type(exc).__module__
+        if isinstance(exc, OSError) or mod.startswith(("bleak", "dbus")):
+            raise CliError(f"Bluetooth is not available ({type(exc).__name__}: {exc}). Is Bluetooth on, is the "
+                           "system's Bluetooth service (BlueZ on Linux) running, and is there an adapter?") from exc
         raise
 
 
