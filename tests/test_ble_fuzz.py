@@ -19,7 +19,7 @@ from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash
 from anklet_fw.radio import CONTROL_UUID
 
-SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+SLOW = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
 
 

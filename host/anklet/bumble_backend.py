@@ -64,9 +64,12 @@ class _HostDelegate(PairingDelegate):
 class BumbleCentral:
     """The host's Bumble device and the bleak backend classes bound to it."""
 
-    def __init__(self, link: LocalLink, address: str, keystore_path: str | None = None,
-                 keystore: KeyStore | None = None, name: str = "anklet-host") -> None:
+    def __init__(self, link: LocalLink | None, address: str, keystore_path: str | None = None,
+                 keystore: KeyStore | None = None, name: str = "anklet-host", hci: tuple[Any, Any] | None = None) -> None:
+        """On `link` with a virtual controller of its own, or (link None) on the controller behind the HCI
+        transport `hci` = (source, sink), e.g. bumble.transport.open_transport("tcp-client:HOST:PORT")."""
         self.link = link
+        self.hci = hci
         self.address = address
         self.name = name
         self.keystore: KeyStore = keystore or (JsonKeyStore(address, keystore_path) if keystore_path
@@ -81,9 +84,12 @@ class BumbleCentral:
             "BumbleClientBackend", (BumbleClient,), {"central": self})
 
     async def start(self) -> None:
-        self.controller = Controller(self.name, link=self.link, public_address=self.address)
-        self.device = Device(name=self.name, address=hci.Address(self.address),
-                             host=Host(self.controller, AsyncPipeSink(self.controller)))
+        if self.hci is not None:
+            self.device = Device.with_hci(self.name, hci.Address(self.address), *self.hci)
+        else:
+            self.controller = Controller(self.name, link=self.link, public_address=self.address)
+            self.device = Device(name=self.name, address=hci.Address(self.address),
+                                 host=Host(self.controller, AsyncPipeSink(self.controller)))
         self.device.keystore = self.keystore
         self.device.controller = self.controller  # type: ignore[attr-defined]  # for drop_connections()
         self.device.pairing_config_factory = lambda conn: PairingConfig(
@@ -92,7 +98,8 @@ class BumbleCentral:
         await self.device.power_on()
 
     async def close(self) -> None:
-        if self.device is None or self.controller is None:
+        if self.device is None or self.controller is None or self.link is None:
+            self.device = None
             return
         for conn in list(self.controller.le_connections.values()):
             self.controller.on_le_disconnected(conn, hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
