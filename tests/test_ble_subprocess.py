@@ -59,11 +59,15 @@ async def main():
         try:
             await link.connect(db.last_seq(link.band_id))
             print("connected", round(time.time() % 100, 2), flush=True)
-            while True:
+            while True:  # as the monitor does: take a burst, commit it, then acknowledge its last event
                 e = await link.next_event(0.5)
-                if e is not None:
-                    db.add_events(link.band_id, [e], time.time())
-                    await link.ack(e.boot, e.seq)
+                if e is None:
+                    continue
+                batch = [e]
+                while len(batch) < 64 and (more := await link.next_event(0)) is not None:
+                    batch.append(more)
+                db.add_events(link.band_id, batch, time.time())
+                await link.ack(batch[-1].boot, batch[-1].seq)
         except LinkError as exc:
             print("lost", exc, flush=True)
 
@@ -92,6 +96,7 @@ def test_host_process_killed_twice_loses_and_duplicates_nothing(tmp_path):
         q = EventQueue(RamFlash(8, 4096), boot=5)
         radio = start_radio(pair_like, q, boot=5, pairing_s=60)
         sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # HCI packets are small: no Nagle delay
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         transport = await open_tcp_server_transport_with_socket(sock)
