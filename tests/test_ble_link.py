@@ -518,3 +518,23 @@ def test_cli_without_a_bluetooth_stack_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(bc, "scan", no_stack)
     assert main(["scan", "--timeout", "0.1", "--pairings", str(tmp_path / "b.json")]) == 2
     assert "Bluetooth is not available" in capsys.readouterr().err
+
+
+def test_events_the_band_dropped_are_reported_by_the_host(tmp_path):
+    """The band's queue overflowed while the host was away: the host says which events are gone."""
+    async def main():
+        pair = await virtual_pair()
+        q = EventQueue(RamFlash(4, 4096), boot=3)  # a small ring: two blocks of 97 records
+        start_radio(pair, q, boot=3, uid=UID, pairing_s=60)
+        link = link_for(pair, await bond(pair, PairingStore(tmp_path / "b.json")))
+        for i in range(400):
+            q.append(rec(i))
+        assert q.dropped > 0
+        await link.connect(0)  # the host had committed nothing yet
+        first = await link.next_event(2)
+        await pair.close()
+        return first, q.dropped, link.errors
+
+    first, dropped, errors = run(main())
+    assert first.seq == dropped + 1
+    assert errors == [f"band no longer holds events 1 to {dropped} (dropped when its queue was full)"]

@@ -1,4 +1,4 @@
-"""The host as a real process: `python` subprocesses running the host side (Bumble device over an HCI TCP
+"""Torture with the host as a real process: 1,000 events, 22 radio losses at random points, and `python` subprocesses running the host side (Bumble device over an HCI TCP
 transport to a virtual controller, bleak through the Bumble backend, BleakLink, the SQLite Store) are killed
 with SIGKILL mid-stream and started again, twice, while the band's firmware radio keeps queuing events.
 The controller stays in this process, as an adapter outlives the program using it; its connections are cut
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -27,7 +28,9 @@ from anklet_fw.flashdev import RamFlash
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "E0:E1:E2:E3:E4:E5"
-N_EVENTS = 300
+N_EVENTS = 1000
+N_DROPS = 22
+KILL_AT = (300, 650)
 
 HOST_SCRIPT = r'''
 import asyncio, logging, sys, time
@@ -69,7 +72,7 @@ async def main():
                 db.add_events(link.band_id, batch, time.time())
                 await link.ack(batch[-1].boot, batch[-1].seq)
         except LinkError as exc:
-            print("lost", exc, flush=True)
+            print("lost", round(time.time() % 100, 2), exc, flush=True)
 
 asyncio.run(main())
 '''
@@ -93,7 +96,7 @@ def test_host_process_killed_twice_loses_and_duplicates_nothing(tmp_path):
         sup = asyncio.get_running_loop().create_task(supervise(link, 0.4))
         ble = await make_band_ble(link)
         pair_like = type("P", (), {"band_ble": ble, "passkey": 135790})()
-        q = EventQueue(RamFlash(8, 4096), boot=5)
+        q = EventQueue(RamFlash(16, 4096), boot=5)  # room for all 1000: a full queue would drop (by design)
         radio = start_radio(pair_like, q, boot=5, pairing_s=60)
         sock = socket.socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # HCI packets are small: no Nagle delay
@@ -111,41 +114,66 @@ def test_host_process_killed_twice_loses_and_duplicates_nothing(tmp_path):
             procs.append(p)
             return p
 
+        rng = random.Random(4242)
+        drops = []
+        holder = type("D", (), {"controller": controller})()  # drop_connections() takes devices
+
         async def produce():
             for i in range(N_EVENTS):
                 q.append((4, 1000 * i, i, 0, 0, 0, 0, 0, 0))
                 radio.kick()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(rng.uniform(0, 0.01))
+
+        async def disrupt():
+            # Radio losses at random points of the stream (retried while the host is between connections).
+            for point in sorted(rng.sample(range(5, N_EVENTS - 5), N_DROPS)):
+                while logged() < point:
+                    await asyncio.sleep(0.005)
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                while not drop_connections(ble.device, holder):
+                    await asyncio.sleep(0.01)
+                drops.append(logged())
 
         t0 = time.monotonic()
         host = start_host()
         prod = asyncio.get_running_loop().create_task(produce())
-        for target in (80, 180):
+        dis = asyncio.get_running_loop().create_task(disrupt())
+        for target in KILL_AT:
             while logged() < target:
                 assert time.monotonic() - t0 < 60, f"stuck at {logged()} events"
                 assert host.poll() is None, host.stdout.read().decode()
                 await asyncio.sleep(0.02)
             host.send_signal(signal.SIGKILL)  # no goodbye, no flush beyond what SQLite committed
             host.wait()
-            drop_connections(type("D", (), {"controller": controller})())  # the adapter is reset
+            drop_connections(holder)  # the adapter is reset when the next host opens it
             host = start_host()
         await prod
-        while logged() < N_EVENTS:
-            assert time.monotonic() - t0 < 60, f"stuck at {logged()} events"
+        while logged() < N_EVENTS or not dis.done():
+            if time.monotonic() - t0 > 60:
+                host.kill()
+                state = (radio._conn, radio._secure, radio._streaming, radio._mtu, radio._cursor, q.first_seq(),
+                         q.next_seq(), list(ble._conns), list(ble.device.controller.le_connections),
+                         list(controller.le_connections))
+                raise AssertionError(f"stuck at {logged()} events, {len(drops)} drops; band {state}; host said:\n"
+                                     + host.stdout.read().decode()[-3000:])
             assert host.poll() is None, host.stdout.read().decode()
             await asyncio.sleep(0.05)
         host.send_signal(signal.SIGKILL)
         host.wait()
+        assert q.dropped == 0
         outputs = [p.stdout.read().decode() for p in procs]
         radio.task.cancel()
         sup.cancel()
         transport.server.close()
-        return outputs, time.monotonic() - t0
+        return outputs, time.monotonic() - t0, drops
 
-    outputs, elapsed = asyncio.run(main())
+    outputs, elapsed, drops = asyncio.run(main())
     with sqlite3.connect(db_path) as c:
         seqs = [r[0] for r in c.execute("SELECT seq FROM events ORDER BY id")]
-    print(f"subprocess hosts: {len(seqs)} events in {elapsed:.1f} s over {len(outputs)} host processes")
+    print(f"subprocess hosts: {len(seqs)} events in {elapsed:.1f} s over {len(outputs)} host processes, "
+          f"{len(drops)} radio losses")
     assert seqs == list(range(1, N_EVENTS + 1)), outputs
     assert len(outputs) == 3 and "paired" in outputs[0] and all("connected" in o for o in outputs)
     assert "paired" not in outputs[1] + outputs[2]  # the restarted hosts used the stored bond
+    assert len(drops) == N_DROPS and sum(0 < n < N_EVENTS for n in drops) >= 20
+    assert sum(o.count("lost") for o in outputs) >= 15  # the hosts noticed the losses

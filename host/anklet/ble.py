@@ -303,6 +303,8 @@ class BleakLink(BandLink):
             # The band holds less than we logged: wiped flash or a new queue. Take everything it has.
             self._error(f"band has no events after seq {after} (it reports fewer); resuming from its oldest")
             start = await self.command(packet.OP_RESUME, packet.RESUME_OLDEST)
+        if after != packet.RESUME_OLDEST and start > after + 1:
+            self._error(f"band no longer holds events {after + 1} to {start - 1} (dropped when its queue was full)")
         self._expected = start
         self._acked = after
         self._resyncing = False
@@ -457,6 +459,9 @@ class BleakLink(BandLink):
                 raise LinkLost(f"link to band {self.band_id} lost: {item}")
             if kind == "resync":
                 # The band resends from `item`; what we already delivered comes again and is dropped.
+                if item > self._expected:
+                    self._error(f"band no longer holds events {self._expected} to {item - 1} "
+                                "(dropped when its queue was full)")
                 self._expected = max(self._expected, item)
                 self._resyncing = False
                 continue
