@@ -118,21 +118,29 @@ def test_host_process_killed_twice_loses_and_duplicates_nothing(tmp_path):
         drops = []
         holder = type("D", (), {"controller": controller})()  # drop_connections() takes devices
 
+        cuts_done = asyncio.Event()
+
         async def produce():
             for i in range(N_EVENTS):
+                if i == N_EVENTS - 50:
+                    await cuts_done.wait()  # the last events wait for the cuts: every cut falls mid-stream
                 q.append((4, 1000 * i, i, 0, 0, 0, 0, 0, 0))
                 radio.kick()
                 await asyncio.sleep(rng.uniform(0, 0.01))
 
         async def disrupt():
-            # Radio losses at random points of the stream (retried while the host is between connections).
-            for point in sorted(rng.sample(range(5, N_EVENTS - 5), N_DROPS)):
-                while logged() < point:
+            # Radio losses at random moments, each once the host is streaming again after the previous one
+            # (retried while it is between connections).
+            while logged() == 0:  # the host is paired and streaming
+                await asyncio.sleep(0.01)
+            for _ in range(N_DROPS):
+                await asyncio.sleep(rng.uniform(0.02, 0.15))
+                while drops and logged() <= drops[-1]:
                     await asyncio.sleep(0.005)
-                await asyncio.sleep(rng.uniform(0, 0.02))
                 while not drop_connections(ble.device, holder):
                     await asyncio.sleep(0.01)
                 drops.append(logged())
+            cuts_done.set()
 
         t0 = time.monotonic()
         host = start_host()
@@ -176,4 +184,4 @@ def test_host_process_killed_twice_loses_and_duplicates_nothing(tmp_path):
     assert len(outputs) == 3 and "paired" in outputs[0] and all("connected" in o for o in outputs)
     assert "paired" not in outputs[1] + outputs[2]  # the restarted hosts used the stored bond
     assert len(drops) == N_DROPS and sum(0 < n < N_EVENTS for n in drops) >= 20
-    assert sum(o.count("lost") for o in outputs) >= 15  # the hosts noticed the losses
+    assert sum(o.count("lost") for o in outputs) >= 20  # the hosts noticed the losses

@@ -153,7 +153,10 @@ async def pair_band(address: str, passkey: int | None, store: PairingStore, *, c
         raise LinkLost(f"band {address} not found: is it on and close by?")
     client = BleakClient(device, timeout=timeout, backend=client_backend)
     try:
-        await client.connect()
+        try:
+            await client.connect()
+        except BleakError as exc:
+            raise LinkLost(f"could not connect to band {address} ({exc}); try again closer to it") from exc
         try:
             if client_backend is not None and passkey is not None:
                 await client.pair(passkey=passkey)
