@@ -27,6 +27,8 @@ except ImportError:  # CPython (type checking only)
 WDT_MS = const(30000)  # the loop wakes every second; 30 s without samples means it is stuck
 PAIRING_S = const(120)  # after a power-on, new bonds are accepted this long
 QUEUE_FILE = "/anklet.bin"
+PASSKEY_FILE = "/passkey.txt"  # the 6-digit pairing passkey: print it on the band's label
+BONDS_FILE = "/bonds.bin"  # bonding secrets, so a reset does not forget the parents' computer
 QUEUE_FILE_BLOCKS = const(40)  # 160 KB when there is no "anklet" partition
 
 
@@ -70,7 +72,7 @@ def build(board=None):
     try:
         import bluetooth
 
-        from .radio import Radio
+        from .radio import Bonds, Radio, load_passkey
 
         has_ble = True
     except ImportError:  # a build without Bluetooth: the band still records to flash
@@ -78,7 +80,8 @@ def build(board=None):
     if has_ble:
         uid = int.from_bytes(machine.unique_id()[-6:], "big")
         radio = Radio(bluetooth.BLE(), band.queue, band.boot_id, name=f"anklet-{uid & 0xFFFF:04x}",
-                      passkey=uid % 1000000, uid=uid, status=band.radio_status, on_setting=band.on_setting,
+                      passkey=load_passkey(PASSKEY_FILE), uid=uid, bonds=Bonds(BONDS_FILE), status=band.radio_status,
+                      on_setting=band.on_setting,
                       fs=band.settings["fs"], range_g=band.settings["range_g"])
         if reason == REASON_POWER_ON:
             radio.set_pairing(PAIRING_S)

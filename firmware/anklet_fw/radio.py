@@ -120,6 +120,28 @@ def advertising_payload(name):
     return adv, resp
 
 
+def load_passkey(path):
+    """The band's pairing passkey: drawn once from the hardware RNG, then kept in flash.
+
+    Not derived from the chip id: that is close to the advertised address, so anyone nearby could work it out.
+    The builder reads it for the label with `mpremote fs cat :passkey.txt`."""
+    import os
+
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        if len(text) == 6 and text.isdigit():
+            return int(text)
+    except OSError:
+        pass
+    r = os.urandom(4)
+    key = (r[0] | (r[1] << 8) | (r[2] << 16) | ((r[3] & 0x3F) << 24)) % 1000000
+    with open(path, "w") as f:
+        f.write("%06d\n" % key)
+    print("anklet: new pairing passkey %06d (print it on the band's label)" % key)
+    return key
+
+
 class Bonds:
     """The bonding secrets the BLE stack hands us (_IRQ_SET_SECRET), kept in a file so bonds survive a reset."""
 
