@@ -55,13 +55,14 @@ class ArraySource:
 
     def __init__(self, data):
         self.data = data
+        self.n = len(data)  # samples held (x3); FileSource refills below this
         self.i = 0
         self.x = self.y = 0
         self.z = 4096
 
     def next(self):
         i = self.i
-        if i + 3 <= len(self.data):
+        if i + 3 <= self.n:
             d = self.data
             self.x, self.y, self.z = d[i], d[i + 1], d[i + 2]
             self.i = i + 3
@@ -70,7 +71,7 @@ class ArraySource:
         return True
 
     def done(self):
-        return self.i + 3 > len(self.data)
+        return self.i + 3 > self.n
 
 
 class FileSource(ArraySource):
@@ -92,14 +93,7 @@ class FileSource(ArraySource):
     def next(self):
         if self.i + 3 > self.n and self.f:
             self._fill()
-        i = self.i
-        if i + 3 <= self.n:
-            d = self.data
-            self.x, self.y, self.z = d[i], d[i + 1], d[i + 2]
-            self.i = i + 3
-        else:
-            self.x, self.y, self.z = 0, 0, 4096
-        return True
+        return ArraySource.next(self)
 
     def done(self):
         return self.f is None and self.i + 3 > self.n

@@ -125,14 +125,17 @@ class VirtualBand:
                 self._append(self._status_rec())
             if self.queue.drop_report(rec, self.t_s * 1000):
                 self._append(rec)
-            self.clock.set(self.start + self.t_s)
-            await self._pace()
-            if self.speed:
-                ahead = real0 + self.t_s / self.speed - time.perf_counter()
-                await asyncio.sleep(max(0.0, ahead))
-            else:
-                await asyncio.sleep(0)
+            await self._end_second(real0)
         self.done.set()
+
+    async def _end_second(self, real0: float) -> None:
+        """Move the host's clock to the band's, let the host catch up, and keep to the demo's speed."""
+        self.clock.set(self.start + self.t_s)
+        await self._pace()
+        if self.speed:
+            await asyncio.sleep(max(0.0, real0 + self.t_s / self.speed - time.perf_counter()))
+        else:
+            await asyncio.sleep(0)
 
     async def _pace(self) -> None:
         """Let a connected host take in this second's events before time moves on.
@@ -332,13 +335,7 @@ class FirmwareBand(VirtualBand):
                 self.queue.append(self.script[si][1])
                 si += 1
                 self.wake()
-            self.clock.set(self.start + self.t_s)
-            await self._pace()
-            if self.speed:
-                ahead = real0 + self.t_s / self.speed - time.perf_counter()
-                await asyncio.sleep(max(0.0, ahead))
-            else:
-                await asyncio.sleep(0)
+            await self._end_second(real0)
         self.done.set()
 
     def status(self) -> BandStatus:
