@@ -65,7 +65,10 @@ def parse(text: str, source: str = "<string>") -> Trace:
     if data is None or (len(body) and data.shape[1] != 4) or not np.isfinite(data).all():
         for i, line in enumerate(body, start=2):
             if line.strip():
-                _check_line(i, line)
+                try:
+                    _check_line(i, line)
+                except TraceError as exc:
+                    raise TraceError(f"{source}: {exc}") from None
         raise TraceError(f"{source}: could not read the samples")  # pragma: no cover - _check_line finds it
     blank = [i for i, ln in enumerate(body, start=2) if not ln.strip()]
     if blank and blank[0] != len(lines):
