@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from anklet.ble import PairingStore
 from anklet.bumble_band import bond, link_for, start_radio, virtual_pair
 from anklet.store import Store
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash
 from anklet_fw.radio import CONTROL_UUID

@@ -18,7 +18,7 @@ from anklet.ble_commands import record
 from anklet.bumble_band import bond, link_for, make_band_ble, start_radio, virtual_pair
 from anklet.cli import CliError
 from anklet.link import LinkLost
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash
 from anklet_fw.radio import CONTROL_UUID, EVENTS_UUID, STATUS_UUID, Radio

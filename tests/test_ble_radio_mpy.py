@@ -19,7 +19,7 @@ SCRIPT = r"""
 import sys
 sys.path.insert(0, FW)
 import gc
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw import radio as R
 from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash
@@ -206,7 +206,7 @@ def test_radio_fits_the_sampling_loop():
 
 def test_an_unreadable_record_is_skipped_not_spun_on():
     """If the queue cannot read a record it says it holds, the radio moves on instead of looping forever."""
-    from anklet_fw import packet
+    from anklet_fw import packet_host as packet
     from anklet_fw.radio import Radio
 
     class Q:

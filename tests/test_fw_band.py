@@ -5,7 +5,7 @@ from array import array
 
 from anklet_fw import band as bandmod
 from anklet_fw import events as ev
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.band import Band
 from anklet_fw.sim import ArraySource, FakeI2C, FakeLSM6, FakeMPU6886, RamFlash
 

@@ -2,7 +2,7 @@
 # runs under pytest (CPython) and, through test_fw_micropython.py, under the
 # real `micropython` binary.
 
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.events import ACTIVITY, DROPPED
 from anklet_fw.sim import PowerCut, RamFlash

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.events import ACTIVITY
 from anklet_fw.sim import RamFlash

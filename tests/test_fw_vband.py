@@ -74,7 +74,7 @@ def test_flash_installs_compiled_firmware_and_the_band_runs(band):
     assert st["part"] == "LSM6DS3TR-C" and st["fs"] == 52
     assert st["samples"] > 52 * 40
     kinds = mp(vb.port, "resume", "exec",
-               "from anklet_fw import app, packet; q = app.band.queue; buf = bytearray(42)\n"
+               "from anklet_fw import app, packet_host as packet; q = app.band.queue; buf = bytearray(42)\n"
                "for s in range(q.first_seq(), q.next_seq()):\n"
                "    q.read_into(s, buf); print('K', packet.decode(buf)[2])")
     got = [int(line.split()[1]) for line in kinds.splitlines() if line.startswith("K ")]

@@ -10,7 +10,6 @@
 # FIFO batch, so this never happens in practice; tests check it stays 0).
 from array import array
 
-from . import events as ev
 from .activity import Activity
 from .dsp import Frontend
 from .episode import Episodes, check_params
@@ -79,5 +78,3 @@ class Detector:
         self.head = (self.head + 1) % _RING
         self.count -= 1
         return rec[0]
-
-KINDS = ev.NAMES

@@ -26,10 +26,14 @@ except ImportError:  # CPython (type checking only)
 
 WDT_MS = const(30000)  # the loop wakes every second; 30 s without samples means it is stuck
 PAIRING_S = const(120)  # after a power-on, new bonds are accepted this long
-QUEUE_FILE = "/anklet.bin"
-PASSKEY_FILE = "/passkey.txt"  # the 6-digit pairing passkey: print it on the band's label
-BONDS_FILE = "/bonds.bin"  # bonding secrets, so a reset does not forget the parents' computer
+# Files in the working directory, which is the filesystem's root when the band boots; relative
+# so that the unix port's tests of this module keep them in their own folder.
+QUEUE_FILE = "anklet.bin"
+PASSKEY_FILE = "passkey.txt"  # the 6-digit pairing passkey: print it on the band's label
+BONDS_FILE = "bonds.bin"  # bonding secrets, so a reset does not forget the parents' computer
 QUEUE_FILE_BLOCKS = const(40)  # 160 KB when there is no "anklet" partition
+# app.boot() drops these once the band is built: nothing here runs again before a reset.
+BOOT_ONLY = ("hw_esp32", "boards")
 
 
 def reset_reason():

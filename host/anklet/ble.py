@@ -34,7 +34,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError, BleakGATTProtocolError
 
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 from anklet_fw.radio import CONTROL_UUID, EVENTS_UUID, RAW_UUID, SERVICE_UUID, STATUS_UUID
 
 from .link import BandLink, BandStatus, LinkError, LinkLost

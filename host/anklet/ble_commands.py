@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 
 from . import trace
 from .ble import BleakLink, PairingStore, open_link, pair_band, scan

@@ -88,7 +88,9 @@ def build(dest: Path, platform: str, source: bool = False, march: str = "xtensaw
             out.append(pkg / src.name)
             continue
         target = pkg / (src.stem + ".mpy")
-        res = subprocess.run([tool("mpy-cross"), f"-march={march}", "-o", str(target), str(src)],
+        # -s: tracebacks name the module, and the band interns a short name instead of this path
+        res = subprocess.run([tool("mpy-cross"), f"-march={march}", "-s", f"anklet_fw/{src.name}", "-o", str(target),
+                              str(src)],
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise CliError(f"mpy-cross failed on {src.name}: {res.stderr.strip()}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from anklet_fw import event_fields as ef
 from anklet_fw import events as ev
-from anklet_fw import packet
+from anklet_fw import packet_host as packet
 
-KIND_BY_NAME = {name: kind for kind, name in ev.NAMES.items()}
+KIND_BY_NAME = {name: kind for kind, name in ef.NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,11 @@ class DeviceEvent:
     def from_record(cls, rec: Any, seq: int | None = None, boot: int | None = None) -> DeviceEvent:
         """From the detector's 9-int record (kind, t_ms, f0..f6)."""
         kind = int(rec[0])
-        names = ev.FIELDS.get(kind)
+        names = ef.FIELDS.get(kind)
         if names is None:
             raise ValueError(f"unknown event kind {kind}")
         values = {name: int(rec[2 + i]) for i, name in enumerate(names)}
-        return cls(ev.NAMES[kind], int(rec[1]), values, seq, boot)
+        return cls(ef.NAMES[kind], int(rec[1]), values, seq, boot)
 
     @classmethod
     def from_packet(cls, data: bytes) -> DeviceEvent:
@@ -42,7 +43,7 @@ class DeviceEvent:
 
     def record(self) -> tuple[int, ...]:
         kind = KIND_BY_NAME[self.kind]
-        vals = [self.fields.get(name, 0) for name in ev.FIELDS[kind]]
+        vals = [self.fields.get(name, 0) for name in ef.FIELDS[kind]]
         vals += [0] * (ev.N_FIELDS - len(vals))
         return (kind, self.t_ms, *vals)
 

@@ -54,7 +54,7 @@ def describe(item: Item) -> str:
                f"{f['freq_chz'] / 100:.2f} Hz ({f['f_start_chz'] / 100:.2f} -> {f['f_end_chz'] / 100:.2f}), " \
                f"rhythmicity {f['rhythm'] / 1024:.2f}, peak {f['amp_mg']} mg"
     if item.kind == "activity":
-        from anklet_fw.events import POSTURE_NAMES
+        from anklet_fw.event_fields import POSTURE_NAMES
 
         return f"{head}movement {f['movement_mg']} mg, {f['jerks']} jerks, {f['rhythm_s']} s rhythm, " \
                f"posture {POSTURE_NAMES[f['posture']]} ({f['posture_changes']} changes), active {f['active_s']} s"

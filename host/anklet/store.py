@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from anklet_fw import events as ev
+from anklet_fw.event_fields import FIELDS
 
 from .records import KIND_BY_NAME, DeviceEvent
 
@@ -79,7 +79,7 @@ MIGRATIONS: list[str] = [
         seq INTEGER NOT NULL,
         kind TEXT NOT NULL,
         t_ms INTEGER NOT NULL,
-        fields TEXT NOT NULL,            -- JSON object, names from anklet_fw.events.FIELDS
+        fields TEXT NOT NULL,            -- JSON object, names from anklet_fw.event_fields.FIELDS
         received_at REAL NOT NULL,
         UNIQUE (band, boot, seq)
     );
@@ -308,7 +308,7 @@ def _validate(event: DeviceEvent, band_id: str) -> tuple[int, int]:
         raise ValueError(f"event {event.kind} at t={event.t_ms} ms from band {band_id} has no seq/boot: cannot log it idempotently")
     if not (0 <= event.seq < 2**32 and 0 <= event.boot < 2**16):
         raise ValueError(f"event seq {event.seq} / boot {event.boot} from band {band_id} out of range")
-    known = ev.FIELDS[KIND_BY_NAME[event.kind]]
+    known = FIELDS[KIND_BY_NAME[event.kind]]
     unknown = set(event.fields) - set(known)
     if unknown:
         raise ValueError(f"{event.kind} event seq {event.seq} has unknown fields {sorted(unknown)}")
