@@ -83,3 +83,22 @@ def test_virtual_band_heap_after_boot(tmp_path: Path) -> None:
     assert not got["radio"] and got["part"] == "MPU6886"
     assert not {"packet_host", "event_fields", "radio", "hw_esp32"} & set(got["modules"])
     assert got["used"] < VBAND_CEILING
+
+
+def test_freeze_manifest_lists_what_flash_installs(tmp_path: Path) -> None:
+    # firmware/manifest.py is read by MicroPython's build; run it here with its two functions recorded.
+    calls: dict[str, list] = {"include": [], "package": []}
+
+    def include(path: str) -> None:
+        calls["include"].append(path)
+
+    def package(name: str, files: list[str], base_path: str = ".", opt: int = 0) -> None:
+        calls["package"].append((name, files, base_path, opt))
+
+    text = (ROOT / "firmware" / "manifest.py").read_text()
+    exec(compile(text, "manifest.py", "exec"), {"include": include, "package": package})
+    assert calls["include"] == ["$(PORT_DIR)/boards/manifest.py"]  # the port's own frozen modules stay
+    ((name, files, base_path, opt),) = calls["package"]
+    installed = {p.name.replace(".mpy", ".py") for p in flash.build(tmp_path, "esp32")}
+    assert name == "anklet_fw" and set(files) == installed and len(files) == len(installed)
+    assert all((ROOT / "firmware" / base_path / name / f).exists() for f in files)
