@@ -55,18 +55,25 @@ class ImuBase:
         self._chunk = bytearray(CHUNK * self.FRAME)
         self._one = bytearray(self.FRAME)
 
-    def _read_mem(self, reg, buf):
+    def _bus(self, write, reg, buf):
+        # Bounded retries: a transient bus error costs a retry, a dead bus a clear error.
         n = self.retries + 1
         while True:
             try:
-                self.i2c.readfrom_mem_into(self.addr, reg, buf)
+                if write:
+                    self.i2c.writeto_mem(self.addr, reg, buf)
+                else:
+                    self.i2c.readfrom_mem_into(self.addr, reg, buf)
                 return
             except OSError as exc:
                 self.errors += 1
                 n -= 1
                 if n <= 0:
-                    raise ImuError(f"{self.PART}: I2C read of register 0x{reg:02x} at 0x{self.addr:02x} "
-                                   f"failed after {self.retries + 1} tries ({exc})") from exc
+                    raise ImuError(f"{self.PART}: I2C {'write' if write else 'read'} of register 0x{reg:02x} "
+                                   f"at 0x{self.addr:02x} failed after {self.retries + 1} tries ({exc})") from exc
+
+    def _read_mem(self, reg, buf):
+        self._bus(False, reg, buf)
 
     def _reg(self, reg):
         self._read_mem(reg, self._b1)
@@ -74,17 +81,7 @@ class ImuBase:
 
     def _set(self, reg, value):
         self._w1[0] = value
-        n = self.retries + 1
-        while True:
-            try:
-                self.i2c.writeto_mem(self.addr, reg, self._w1)
-                return
-            except OSError as exc:
-                self.errors += 1
-                n -= 1
-                if n <= 0:
-                    raise ImuError(f"{self.PART}: I2C write of register 0x{reg:02x} at 0x{self.addr:02x} "
-                                   f"failed after {self.retries + 1} tries ({exc})") from exc
+        self._bus(True, reg, self._w1)
 
     def _check_config(self, fs, range_g):
         if fs not in self.RATES:

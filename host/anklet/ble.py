@@ -20,6 +20,7 @@ FAULT alarm well inside 30 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -349,13 +350,19 @@ class BleakLink(BandLink):
         self.last_data = self.clock()
         self._inbox.put_nowait(("event", bytes(data)))
 
-    def _on_status(self, _char: Any, data: bytearray) -> None:
+    def _take_status(self, data: bytes) -> None:
+        """Record a status frame; a bad one is counted and reported, then its PacketError raised."""
         self.last_data = self.clock()
         try:
-            self.last_status, self.band_state = status_from_frame(bytes(data))
+            self.last_status, self.band_state = status_from_frame(data)
         except packet.PacketError as exc:
             self.bad_packets += 1
             self._error(f"bad status frame: {exc}")
+            raise
+
+    def _on_status(self, _char: Any, data: bytearray) -> None:
+        with contextlib.suppress(packet.PacketError):  # counted and reported by _take_status
+            self._take_status(bytes(data))
 
     def _on_control(self, _char: Any, data: bytearray) -> None:
         self.last_data = self.clock()
@@ -422,12 +429,9 @@ class BleakLink(BandLink):
             data = await client.read_gatt_char(STATUS_UUID)
         except BleakError as exc:
             raise self._lost_or(exc) from exc
-        self.last_data = self.clock()
         try:
-            self.last_status, self.band_state = status_from_frame(bytes(data))
+            self._take_status(bytes(data))
         except packet.PacketError as exc:
-            self.bad_packets += 1
-            self._error(f"bad status frame: {exc}")
             raise LinkError(f"band {self.band_id} sent a bad status frame: {exc}") from exc
         return self.last_status
 
