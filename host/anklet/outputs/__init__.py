@@ -1,0 +1,8 @@
+"""Where an alarm goes besides the monitor's own speaker, notification and terminal.
+
+Each output is one more consumer of the monitor's alarm state: it is handed a `BoardState` every tick and on every
+change, and it may acknowledge or mute through an `OutputControl`. An output that fails raises `OutputError`; the
+monitor turns that into a FAULT alarm of its own, and the local speaker stays the primary path.
+
+- `base.py`: the contract (BoardState, AlarmItem, OutputControl, AlarmOutput, OutputError).
+"""
