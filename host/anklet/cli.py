@@ -39,13 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. Mistakes the user can fix end in one line on stderr and exit code 2, Ctrl-C in
+    "stopped" and exit code 130: never in a traceback."""
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except CliError as exc:
         print(f"anklet: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nanklet: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
 
