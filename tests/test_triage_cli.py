@@ -334,6 +334,11 @@ def test_last_episode_and_bad_episode_arguments(tmp_path):
     from anklet.records import DeviceEvent
 
     db = tmp_path / "night.db"
+    with pytest.raises(CliError, match="no log at"):
+        run(["last", "--db", str(db), "--answers", "-"], stdin="{}")
+    assert not db.exists()
+    store = store_mod.Store(db)
+    store.close()
     with pytest.raises(CliError, match="no episode in the log"):
         run(["last", "--db", str(db), "--answers", "-"], stdin="{}")
     store = store_mod.Store(db)

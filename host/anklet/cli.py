@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules that provide sub-commands, in the order `anklet --help` lists them.
@@ -53,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a fault of anklet, not of the user: one line, the details on request
+        if os.environ.get("ANKLET_DEBUG"):
+            raise
+        print(f"anklet: internal error: {type(exc).__name__}: {exc} (this is a bug in anklet; "
+              "run again with ANKLET_DEBUG=1 for the details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

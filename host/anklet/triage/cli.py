@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from anklet.cli import CliError
@@ -88,8 +89,11 @@ def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, An
         from anklet.store import Store, StoreError, default_db_path
     except ImportError as exc:  # the log is another module; say so rather than crash
         raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():  # asking about an episode never creates a log (nor its folder)
+        raise CliError(f"no log at {path} (has `anklet monitor` run? use --db PATH)")
     try:
-        store = Store(args.db or default_db_path())
+        store = Store(path)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
