@@ -66,7 +66,7 @@ def test_answers_from_stdin_and_as_text(tmp_path):
     code, out = run(["--answers", "-"], stdin=json.dumps({"observations": {"colour_change": "yes"}}))
     assert code == 0
     assert out.startswith("=") and "EMERGENCY" in out and "This is not a diagnosis" in out
-    assert "003_013d16051676edfb.txt" in out
+    assert "Baby Leg Shaking in Sleep" in out and "003_013d16051676edfb.txt" not in out
 
 
 def test_out_file_keeps_answers_and_result(tmp_path):
