@@ -63,4 +63,4 @@ def parse_day(text: str, now: float | None = None) -> date:
     try:
         return parse_time(s, now).date()
     except TimeError:
-        raise TimeError(f"cannot read the date {text!r}: use a date such as 2026-11-30, or {FORMS}") from None
+        raise TimeError(f"cannot read the date {text!r}: use YYYY-MM-DD (2026-11-30), or {FORMS}") from None
