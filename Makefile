@@ -2,21 +2,28 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: anklet and what it runs on (all `make demo` needs), then the development toolchain on top
+# (tests, lint, bench).
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.dev-installed
 
 .PHONY: test demo bench lint clean typecheck sysdeps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
-lint: $(STAMP)
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(DEV_STAMP)
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check host firmware tests hardware
 	$(BIN)/python firmware/typecheck.py
 
-test: $(STAMP) sysdeps lint
+test: $(DEV_STAMP) sysdeps lint
 	$(BIN)/pytest
 
 # System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model).
@@ -31,13 +38,13 @@ sysdeps:
 	fi
 
 # The band firmware against the ESP32 MicroPython stubs (firmware/typecheck.py says how).
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/python firmware/typecheck.py
 
 demo: $(STAMP)
 	$(BIN)/anklet demo
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m anklet.bench
 
 clean:

@@ -67,3 +67,55 @@ def test_demo_night_from_a_fresh_clone(clone, link):
     assert "connected to band" in err and "ALARM: PROLONGED RHYTHMIC SHAKING" in err
     assert "== the night ==" in err and "each exactly once" in err and "\x1b[" not in err
     assert s["night_s"] == 7200
+
+
+def _blocks(markdown: str) -> list[str]:
+    parts = markdown.split("```")
+    return [parts[i].strip("\n") for i in range(1, len(parts), 2)]
+
+
+def _readme_block(containing: str) -> list[str]:
+    [block] = [b for b in _blocks((REPO / "README.md").read_text()) if containing in b]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.split("  #")[0].strip()]
+
+
+def test_after_the_demo_every_readme_command_works_as_written(clone, tmp_path):
+    """A newcomer finishing `make demo` runs the README's next commands, as written, on the demo's night."""
+    s, err = run_demo(clone, "--json", "--hours", "0.5", "--speed", "0", "--link", "inproc", "--sound", "report",
+                      "--no-notify")
+    assert any(a["level"] == "alarm" for a in s["alarms"])
+    assert (clone / "demo-night.db").exists()
+    commands = _readme_block("anklet triage last --db demo-night.db")
+    assert commands[0] == ". .venv/bin/activate" and (REPO / ".venv" / "bin" / "activate").exists()
+    # The demo's closing hint gives the same commands.
+    for cmd in commands[1:]:
+        assert cmd in err
+    # `anklet` as the activated venv gives it, running the clone's code.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "anklet").write_text(f"#!/bin/sh\nexec {sys.executable} -m anklet.cli \"$@\"\n")
+    (bindir / "anklet").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=f"{clone / 'host'}{os.pathsep}{clone / 'firmware'}")
+    env.pop("ANKLET_DB", None)
+    for cmd in commands[1:]:
+        proc = subprocess.run(cmd, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (cmd, proc.stderr[-2000:])
+        if cmd.startswith("anklet triage last"):
+            assert "Episode 1" in proc.stdout and "ALARM" in proc.stdout
+    assert (clone / "night.html").stat().st_size > 10_000
+
+
+def test_readme_night_commands_parse_and_the_drawing_is_aligned():
+    from anklet.cli import build_parser
+
+    parser = build_parser()
+    for cmd in _readme_block("anklet monitor"):
+        argv = cmd.split()[1:]
+        parser.parse_args(argv)  # exits (fails the test) if the README's form is not what the command takes
+    drawing = [b for b in _blocks((REPO / "README.md").read_text()) if "BLE GATT" in b][0].splitlines()
+    boxes = [line for line in drawing if line.lstrip().startswith(("+", "|"))]
+    assert len(boxes) >= 4
+    edges = {tuple(i for i, c in enumerate(line) if c in "+|") for line in boxes}
+    assert len(edges) == 1, "\n".join(boxes)

@@ -66,7 +66,7 @@ def test_answers_from_stdin_and_as_text(tmp_path):
     code, out = run(["--answers", "-"], stdin=json.dumps({"observations": {"colour_change": "yes"}}))
     assert code == 0
     assert out.startswith("=") and "EMERGENCY" in out and "This is not a diagnosis" in out
-    assert "003_013d16051676edfb.txt" in out
+    assert "Baby Leg Shaking in Sleep" in out and "003_013d16051676edfb.txt" not in out
 
 
 def test_out_file_keeps_answers_and_result(tmp_path):
@@ -334,6 +334,11 @@ def test_last_episode_and_bad_episode_arguments(tmp_path):
     from anklet.records import DeviceEvent
 
     db = tmp_path / "night.db"
+    with pytest.raises(CliError, match="no log at"):
+        run(["last", "--db", str(db), "--answers", "-"], stdin="{}")
+    assert not db.exists()
+    store = store_mod.Store(db)
+    store.close()
     with pytest.raises(CliError, match="no episode in the log"):
         run(["last", "--db", str(db), "--answers", "-"], stdin="{}")
     store = store_mod.Store(db)

@@ -98,7 +98,8 @@ def test_every_rule_has_reason_level_and_a_source_document():
         assert r.reason and r.level in LEVELS
         assert any("file" in s for s in r.sources)
         if r.kind == "red_flag":
-            assert r.level != "routine" and r.advice
+            assert r.level != "routine"
+    assert all(BOOK.levels[name].get("advice") for name in LEVELS)
 
 
 def test_coverage_lists_every_rule_and_real_phrases(seeds):
@@ -182,7 +183,7 @@ RED_FLAG_CASES = [
     ("eye-rolling-or-drooling", dict(observations__drooling="yes"), "urgent"),
     ("clusters", dict(episode__cluster="yes"), "urgent"),
     ("delays-with-frequent-shaking", dict(baby__milestones_on_track="no", episode__episodes_24h=3), "urgent"),
-    ("frequent", dict(episode__episodes_24h=3), "soon"),
+    ("frequent", dict(episode__episodes_24h=3, episode__rhythmic="yes"), "soon"),
     ("missed-milestones", dict(baby__milestones_on_track="no"), "soon"),
     ("rhythmic-beyond-three-months", dict(baby__age_weeks=13, episode__rhythmic="yes"), "soon"),
     ("premature-or-birth-complications", dict(baby__premature="yes"), "soon"),
@@ -200,7 +201,8 @@ NEAR_MISSES = [
                                       observations__stops_when_held="yes")),
     ("neither-induced-nor-stopped", dict(observations__stops_when_held="no", observations__triggered="yes")),
     ("spasm-clusters-on-waking", dict(episode__cluster="yes", episode__after_waking="no")),
-    ("frequent", dict(episode__episodes_24h=2)),
+    ("frequent", dict(episode__episodes_24h=2, episode__rhythmic="yes")),
+    ("frequent", dict(episode__episodes_24h=12, episode__rhythmic="no")),  # brief twitches are not "rhythmic"
     ("rhythmic-beyond-three-months", dict(baby__age_weeks=12.9, episode__rhythmic="yes")),
     ("rhythmic-one-side", dict(episode__rhythmic="no", observations__one_side_only="yes")),
     ("delays-with-frequent-shaking", dict(baby__milestones_on_track="no", episode__episodes_24h=2)),
@@ -252,7 +254,7 @@ def test_each_reassuring_sign_is_needed_known(rule_id):
 
 def test_highest_level_wins_when_several_fire():
     result = triage(changed(observations__stiffness="yes", observations__colour_change="yes",
-                            episode__episodes_24h=5))
+                            episode__episodes_24h=5, episode__rhythmic="yes"))
     assert result["level"] == "emergency"
     assert [r["rule"] for r in result["reasons"] if r["kind"] == "red_flag"][0] == "breathing-or-colour-change"
     assert {"stiffness", "frequent"} <= fired(result)
@@ -284,6 +286,35 @@ def test_the_parent_question_in_000_is_reassurance_that_still_recommends_the_ped
     assert "consult your pediatrician" in advice  # the expert's own words
     assert result["not_a_diagnosis"].startswith("This is not a diagnosis")
     assert result["record"] and any("video" in r.lower() for r in result["record"])
+
+
+@pytest.mark.parametrize("episodes_24h", [3, 8, 20])
+@pytest.mark.parametrize("state", ["falling_asleep", "feeding"])
+@pytest.mark.parametrize("stops", ["yes", "no"])
+def test_the_000_case_answered_in_full_is_routine_however_often_it_twitches(episodes_24h, state, stops):
+    """000's own case with every question answered: intermittent (many a day), a few beats at a time, induced,
+    only when falling asleep or feeding, thriving. The expert reassures and suggests the pediatrician: routine,
+    whose advice sends the parents to the pediatrician. Not "soon" because the twitches are frequent: the rule
+    `frequent` counts rhythmic shaking, which these few induced beats are not."""
+    answers = copy.deepcopy(PARENT_000)
+    answers["episode"]["episodes_24h"] = episodes_24h
+    answers["observations"].update(state=state, stops_when_held=stops)
+    result = triage(answers)
+    assert result["level"] == "routine", [r["rule"] for r in result["reasons"]]
+    assert "frequent" not in fired(result)
+    advice = " ".join(result["advice"])
+    assert "consult your pediatrician" in advice and "check-up" in advice
+    bad = re.compile(r"no need|unnecessary|not necessary|don.t need|do not need|needn", re.I)
+    assert not bad.search(json.dumps(result))
+
+
+def test_frequent_rhythmic_shaking_from_the_band_still_counts():
+    # The band's episodes are rhythmic runs of 5 s or more: three in 24 h keep "frequent" (with the 003 rule).
+    answers = changed(episode__rhythmic="yes", episode__duration_s=8, episode__episodes_24h=3)
+    result = triage(answers)
+    assert "frequent" in fired(result) and result["level"] == "urgent"
+    reason = next(r["reason"] for r in result["reasons"] if r["rule"] == "frequent")
+    assert "Rhythmic shaking came 3 or more times" in reason
 
 
 def test_the_000_baby_with_rhythmic_shaking_past_three_months_is_not_routine():

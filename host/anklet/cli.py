@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules that provide sub-commands, in the order `anklet --help` lists them.
@@ -39,15 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. Mistakes the user can fix end in one line on stderr and exit code 2, Ctrl-C in
+    "stopped" and exit code 130: never in a traceback."""
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except CliError as exc:
         print(f"anklet: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nanklet: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a fault of anklet, not of the user: one line, the details on request
+        if os.environ.get("ANKLET_DEBUG"):
+            raise
+        print(f"anklet: internal error: {type(exc).__name__}: {exc} (this is a bug in anklet; "
+              "run again with ANKLET_DEBUG=1 for the details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

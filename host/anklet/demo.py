@@ -5,7 +5,7 @@ its sampling loop (anklet_fw.band) reads a register-level fake IMU (anklet_fw.si
 that plays a simulated night (anklet.simulate: sleep, twitches, kicking, rocking,
 ... and one clonic, seizure-like episode), detects, and queues events in its flash
 queue. The real monitor (anklet.monitor) takes them over a link, logs them to a
-temporary SQLite log, runs the alarm rule and the FAULT checks, and shows its live
+SQLite log (demo-night.db, kept for `anklet triage`, `anklet report` and `anklet log`), runs the alarm rule and the FAULT checks, and shows its live
 status. Time runs accelerated on one virtual clock shared by band and monitor
 (default 200x: a two-hour night in about 40 s); the monitor's timers (30 s no data,
 mute, repeats) run in that time.
@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from anklet_fw.settings import LIMITS
 
 from . import simulate, trace
+from .alarm import check_alarm_s
 from .alerts import Notifier, Sound, _no_session_reason, find_player
 from .cli import CliError
 from .inproc import FirmwareBand, InprocLink
@@ -158,7 +159,7 @@ def choose_sound(mode: str, out: TextIO) -> tuple[Sound, str]:
     return Sound(mode, out=out), {"report": "reported, not played", "bell": "terminal bell"}[mode]
 
 
-async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dict[str, Any]:
+async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: Path) -> dict[str, Any]:
     real0 = time.monotonic()
     nt, counts = make_night(args.seed, args.hours)
     span = len(counts) / FS
@@ -176,7 +177,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path) -> dic
     if link_kind == "auto":
         link_kind = "ble" if ble_available() else "inproc"
     if link_kind == "ble":
-        link, cleanup = await ble_link(band, Path(db_path).parent)
+        link, cleanup = await ble_link(band, keys)
         link_name = "Bumble virtual BLE link (firmware radio, bleak, LE Secure Connections)"
         dropout = "connection cut at both controllers (supervision timeout)"
     else:
@@ -317,23 +318,77 @@ def report(s: dict[str, Any], db_text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+DEMO_DB = Path("demo-night.db")  # in the folder the demo runs from (`make demo`: the repository)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 < args.hours <= 24:
+        raise CliError(f"--hours must be more than 0 and at most 24, not {args.hours:g}")
+    if args.speed < 0:
+        raise CliError(f"--speed must be 0 (as fast as possible) or more, not {args.speed:g}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be 0 or more, not {args.seed}")
+    try:
+        check_alarm_s(args.alarm_s)
+    except ValueError as exc:
+        raise CliError(f"--alarm-s: {exc}") from None
+
+
+def _remove_log(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
+def anklet_command() -> str:
+    """How to type `anklet` here: the bare name if the shell finds this very program, else its path."""
+    here = Path(sys.argv[0]) if Path(sys.argv[0]).name == "anklet" else Path(sys.executable).with_name("anklet")
+    found = shutil.which("anklet")
+    if found and here.exists() and Path(found).resolve() == here.resolve():
+        return "anklet"
+    if here.exists():
+        try:
+            return str(here.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(here)
+    return "anklet"
+
+
+def next_steps(db_path: Path) -> str:
+    """The closing hint: the commands of the README's "after the demo" section, on the night just logged."""
+    cmd = anklet_command()
+    db = f" --db {db_path}"
+    steps = []
+    if cmd != "anklet":
+        steps.append((f". {Path(cmd).parent}/activate", f"puts the `anklet` command on your PATH (or type {cmd})"))
+    steps += [(f"anklet triage last{db}", "the questions about the episode that alarmed, then advice"),
+              (f"anklet report{db} --out night.html", "the night report: open night.html in a browser"),
+              (f"anklet log{db} --what episodes", "the episodes the band logged")]
+    width = max(len(c) for c, _ in steps) + 2
+    lines = [f"The night's log is kept in {db_path}. Look at it as parents would after a real night:"]
+    lines += [f"  {c.ljust(width)}# {why}" for c, why in steps]
+    return "\n".join(lines) + "\n"
+
+
 def _cmd(args: argparse.Namespace) -> int:
+    _check(args)
     out = sys.stderr if args.json else sys.stdout
-    tmp = None
     if args.db:
         db_path = Path(args.db)
         if db_path.exists():
             raise CliError(f"{db_path} exists; the demo writes a fresh log (choose another --db)")
     else:
-        tmp = tempfile.mkdtemp(prefix="anklet-demo-")
-        db_path = Path(tmp) / "demo.db"
+        db_path = DEMO_DB
+        _remove_log(db_path)  # the previous demo's night: each demo writes a fresh one
+    tmp = tempfile.mkdtemp(prefix="anklet-demo-")  # the virtual band's pairing keys: nothing to keep
     try:
-        summary = asyncio.run(run_night(args, out, db_path))
+        summary = asyncio.run(run_night(args, out, db_path, Path(tmp)))
+    except KeyboardInterrupt:
+        out.write(f"\ndemo stopped (Ctrl-C); the night so far is in {db_path}\n")
+        return 130
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    db_text = str(db_path) if tmp is None else f"{db_path} (temporary, deleted; keep it with --db PATH)"
-    out.write(report(summary, db_text))
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.write(report(summary, str(db_path)))
+    out.write("\n" + next_steps(db_path))
     out.flush()
     if args.json:
         print(json.dumps(summary))
@@ -355,5 +410,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: play the alarm if there is an audio device, else report it")
     p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
     p.add_argument("--no-dropout", action="store_true", help="no radio dropout during the night")
-    p.add_argument("--db", help="keep the log here (default: a temporary file, deleted)")
+    p.add_argument("--db", help=f"write the log here, a new file (default: {DEMO_DB} in the current folder, "
+                                "replacing the previous demo's night)")
     p.set_defaults(func=_cmd)

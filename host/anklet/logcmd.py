@@ -11,13 +11,14 @@ import csv
 import json
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .cli import CliError
 from .report import edf
 from .store import Store, StoreError, default_db_path
+from .timeparse import FORMS, TimeError, parse_time
 
 EVENT_COLUMNS = ("id", "band", "boot", "seq", "kind", "t_ms", "at", "received_at", "fields")
 ALARM_COLUMNS = ("id", "band", "level", "code", "message", "raised_at", "episode_id", "boot", "t", "acked_at",
@@ -26,18 +27,14 @@ EPISODE_COLUMNS = ("id", "band", "boot", "onset", "onset_ms", "duration_s", "fre
                    "rhythm", "amp_mg", "drift_hz", "open", "max_level")
 
 
-def parse_when(text: str | None, now: float | None = None) -> datetime | None:
-    """'2026-11-21T22:00', '2026-11-21', '12h' / '90m' / '2d' ago, or None."""
+def parse_when(text: str | None, now: float | None = None, opt: str = "--since/--until") -> datetime | None:
+    """A time typed on the command line (anklet.timeparse forms, local time by default), or None."""
     if text is None:
         return None
-    now = time.time() if now is None else now
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return datetime.fromtimestamp(now).astimezone() - timedelta(seconds=float(text[:-1]) * units[text[-1]])
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"cannot read the time {text!r}: use an ISO date/time (2026-11-21T22:00) or an age (12h, 90m, 2d)") from None
+        return parse_time(text, now)
+    except TimeError as exc:
+        raise CliError(f"{opt}: {exc}") from None
 
 
 def _open(path: str | None, must_exist: bool = True) -> Store:
@@ -52,7 +49,7 @@ def _open(path: str | None, must_exist: bool = True) -> Store:
 
 def _add_common(p: Any) -> None:
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
-    p.add_argument("--since", help="from this time: ISO date/time, or an age such as 12h (default: everything)")
+    p.add_argument("--since", help=f"from this time: {FORMS} (default: everything)")
     p.add_argument("--until", help="up to this time (same forms)")
     p.add_argument("--band", help="only this band")
 
@@ -87,7 +84,7 @@ def register(subparsers: Any) -> None:
 
 
 def _rows(store: Store, args: Any, what: str) -> list[dict[str, Any]]:
-    since, until = parse_when(args.since), parse_when(args.until)
+    since, until = parse_when(args.since, opt="--since"), parse_when(args.until, opt="--until")
     if what == "events":
         kinds = getattr(args, "kind", None)
         limit = getattr(args, "limit", None)
@@ -160,7 +157,8 @@ def _csv_value(v: Any) -> Any:
 def cmd_export(args: Any) -> int:
     if args.edf:
         with _open(args.db) as store:
-            edf.export_cmd(args, store, parse_when(args.since), parse_when(args.until))
+            edf.export_cmd(args, store, parse_when(args.since, opt="--since"),
+                           parse_when(args.until, opt="--until"))
         if args.out is None:
             return 0
     if args.out is None:

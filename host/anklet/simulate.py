@@ -265,6 +265,8 @@ def truth_json(nt: Night, seed: int) -> dict:
 def _cmd(args: argparse.Namespace) -> int:
     if args.nights < 1 or args.hours <= 0 or args.hours > 24:
         raise CliError("--nights must be at least 1 and --hours between 0 and 24")
+    if args.rate < 1 or args.seizures < 0 or args.seed < 0:
+        raise CliError("--rate must be at least 1 Hz, --seizures and --seed 0 or more")
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
     from .trace import write

@@ -125,6 +125,9 @@ def start(folder: Path, timeout: float = 10.0) -> VirtualBand:
 
 def cmd_vband(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
+    bad = [kv for kv in args.set or [] if "=" not in kv]
+    if bad:
+        raise CliError(f"--set takes NAME=INTEGER, not {bad[0]!r}")
     settings = dict(kv.split("=", 1) for kv in args.set) if args.set else {}
     try:
         ints = {k: int(v) for k, v in settings.items()}

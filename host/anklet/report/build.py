@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..statusview import duration_text
+from ..triage.band import episode_inputs
 from ..triage.engine import DISCLAIMER, RECORD
 from ..triage.schema import FIELDS
 from . import plots
@@ -40,6 +41,9 @@ SHORT = {
     "state": "baby was", "unresponsive": "unresponsive", "breathing_change": "breathing changed",
     "colour_change": "pale or blue", "fever": "fever or ill", "irritability": "irritable",
     "feeding_difficulty": "feeding difficulty", "weakness": "a leg weak between episodes",
+    "duration_s": "duration", "rhythmic": "rhythmic (the band reports only rhythmic movement)",
+    "frequency_hz": "frequency", "frequency_drift_hz": "frequency drift", "amplitude_mg": "amplitude",
+    "episodes_24h": "episodes in the 24 h before", "cluster": "in a cluster (3 in 15 min)",
 }
 SOURCES = ("003_013d16051676edfb.txt", "004_c11b25ba22d70b7a.txt")
 
@@ -107,9 +111,6 @@ def checklist(v: EpisodeView) -> tuple[list[list[str]], list[str]]:
     e = v.episode
     obs = _answers(v.triage)
     seen = [f"band: rhythmic leg movement at {e.freq_hz:.1f} Hz"] + _answered(obs, SEEN)
-    ep_ans = (v.triage or {}).get("answers", {}).get("episode", {}) or {}
-    if ep_ans.get("rhythmic") in ("yes", "no"):
-        seen.append(f"parents: rhythmic: {ep_ans['rhythmic']}")
     trig = _answered(obs, TRIGGERS)
     sym = _answered(obs, SYMPTOMS)
     missing = "not in the log: please write it down"
@@ -124,10 +125,27 @@ def checklist(v: EpisodeView) -> tuple[list[list[str]], list[str]]:
     ]
     rows, styles = [], []
     for (item, src), value in zip(RECORD, filled, strict=True):
-        rows.append([item, value, src["file"]])
+        rows.append([item, value, _book().title(src)])
         styles.append("missing" if value.startswith(("not in the log", "anklet records no")) or missing in value
                       else "")
     return rows, styles
+
+
+def _book() -> Any:
+    from ..triage.engine import default_book
+
+    return default_book()
+
+
+def _value(val: Any, unit: str) -> str:
+    if isinstance(val, float):
+        val = f"{val:g}"
+    return f"{val} {unit}".strip() if unit else str(val).replace("_", " ")
+
+
+def _reason_titles(r: dict[str, Any]) -> str:
+    titles = [c.get("title") or _book().title(c) for c in r.get("citations", [])]
+    return "; ".join(dict.fromkeys(t for t in titles if t)) or _book().title({"file": r.get("source", "")})
 
 
 def _triage_blocks(v: EpisodeView) -> list[Block]:
@@ -142,25 +160,35 @@ def _triage_blocks(v: EpisodeView) -> list[Block]:
     rows = []
     unknown = []
     answers = tr.get("answers", {})
+    band_keys = {f"episode.{k}" for k in episode_inputs(v.episode, [])}  # what the band measured, not asked
+    measured = []
     for key, fld in FIELDS.items():
-        if not fld.ask:
-            continue
         section, name = key.split(".", 1)
         val = (answers.get(section) or {}).get(name)
+        if key in band_keys:
+            if val not in (None, "unknown"):
+                measured.append(f"{SHORT.get(name, name.replace('_', ' '))}: {_value(val, fld.unit)}")
+            continue
+        if not fld.ask:
+            continue
         if val is None or val == "unknown":
             unknown.append(SHORT.get(name, name.replace("_", " ")))
             continue
         rows.append([fld.question, str(val).replace("_", " ")])
     if rows:
         out.append(Table(["question", "parents' answer"], rows, "compact"))
+    if measured:
+        out.append(Para("; ".join(measured) + ".", "small", "Filled in from the band's log, not asked:"))
     if unknown:
         out.append(Para(", ".join(unknown) + ".", "small", "Not known or not asked:"))
     if res.get("advice"):
-        out.append(Para("The advice anklet gave (from its triage rules and their sources):", "small"))
+        out.append(Para("The advice anklet gave:", "small"))
         out.append(Bullets(list(res["advice"])))
     reasons = [r for r in res.get("reasons", []) if r.get("kind") != "reassuring"]
     if reasons:
-        out.append(Bullets([f"{r['reason']} ({r.get('source', '')})" for r in reasons], "small"))
+        out.append(Para("Why (each reason rests on a source document, named by its title; the rules and the "
+                        "documents' file names are in the appendix):", "small"))
+        out.append(Bullets([f"{r['reason']} ({_reason_titles(r)})" for r in reasons], "small"))
     if saved is not None:
         out.append(Para(f"answers saved {fmt_dt(saved)}", "small"))
     return out
@@ -317,8 +345,28 @@ def document(nights: list[NightData], *, title: str, db_text: str, generated: da
     return out
 
 
+def triage_appendix(nights: list[NightData]) -> list[Block]:
+    """For the doctor and for checking: each saved triage's rules (by id) and the files of their sources."""
+    rows = []
+    for n in nights:
+        for v in n.episodes:
+            res = (v.triage or {}).get("result") or {}
+            for r in res.get("reasons", []):
+                files = [c.get("file") or c.get("url", "") for c in r.get("citations", [])]
+                rows.append([f"#{v.number}", str(r.get("rule", "")), str(r.get("level", "")),
+                             ", ".join(dict.fromkeys(f for f in files if f))])
+    if not rows:
+        return []
+    return [Heading(4, "The triage rules behind each saved result"),
+            Para("Rule ids are those of docs/triage.md; source files are the documents listed by title in "
+                 "docs/sources.md.", "small"),
+            Table(["episode", "rule", "level", "sources (file names)"], rows, "compact")]
+
+
 def about(nights: list[NightData]) -> list[Block]:
-    src_rows = [[item, src["file"], f"\u201c{src['quote']}\u201d"] for item, src in RECORD]
+    book = _book()
+    src_rows = [[item, f"{book.title(src)} ({src['file']})", f"\u201c{src['quote']}\u201d"] for item, src in RECORD]
+    docs = "; ".join(f"{book.title({'file': f})} ({f})" for f in SOURCES)
     return [
         Heading(2, "How to read this report", "about", new_page=True),
         Bullets([
@@ -331,11 +379,13 @@ def about(nights: list[NightData]) -> list[Block]:
             f"from the band longer than {GAP_S / 60:.1f} minutes. During a gap nothing was watched.",
             "Times come from the band's clock mapped to the computer's clock; they are right to about a second.",
             "Triage answers and advice are those the parents saved with `anklet triage`; the advice comes from "
-            "the rules in anklet's triage, each resting on a cited source (docs/triage.md).",
+            "the rules in anklet's triage, each resting on a cited source (docs/triage.md, docs/sources.md).",
         ], "small"),
+        *triage_appendix(nights),
         Heading(4, "The record-keeping checklist and its sources"),
         Para("The source documents ask parents to keep a record of episodes for the doctor "
-             f"({', '.join(SOURCES)}). anklet fills in what its log holds; the rest is for you to add.", "small"),
+             f"({docs}). anklet fills in what its log "
+             "holds; the rest is for you to add.", "small"),
         Table(["item", "source", "the document says"], src_rows, "compact"),
         Group([Para(DISCLAIMER, "disclaimer")], "box"),
     ]

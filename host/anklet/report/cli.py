@@ -9,15 +9,16 @@ from typing import Any
 
 from ..cli import CliError
 from ..store import Store, StoreError, default_db_path
+from ..timeparse import TimeError, parse_day
 
 MAX_NIGHTS = 92
 
 
 def _day(text: str, opt: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(f"{opt}: cannot read the date {text!r}: use YYYY-MM-DD (the date of the evening)") from None
+        return parse_day(text)
+    except TimeError as exc:
+        raise CliError(f"{opt}: {exc} (the date of the evening)") from None
 
 
 def nights_from_args(args: Any, store: Store) -> list[date]:

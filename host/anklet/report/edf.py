@@ -179,6 +179,9 @@ def export(store: Store, raw_specs: list[str], out: str | Path, since: datetime 
         raise EdfExportError("--edf needs the raw recordings: give --raw PATH (trace CSV files or a directory of "
                              "them). The log itself holds no raw samples; export it with CSV or JSON")
     recs, warnings = find(raw_specs)
+    # a naive time is local time, as everywhere in anklet (a naive and an aware time do not compare)
+    since = since.astimezone() if since is not None and since.tzinfo is None else since
+    until = until.astimezone() if until is not None and until.tzinfo is None else until
     recs = [r for r in recs if (since is None or r.end >= since) and (until is None or r.first < until)]
     if not recs:
         raise EdfExportError("no raw recording in the chosen time range" + (

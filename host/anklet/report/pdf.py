@@ -9,8 +9,8 @@ otherwise be split and fits on one page. Text uses the DejaVu Sans font matplotl
 
 from __future__ import annotations
 
+import functools
 import io
-import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.image as mimage  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.textpath import TextToPath  # noqa: E402
 
 from . import plots  # noqa: E402
 from .doc import Block, Bullets, Group, Heading, Para, Plot, Table  # noqa: E402
@@ -29,7 +31,6 @@ from .doc import Block, Bullets, Group, Heading, Para, Plot, Table  # noqa: E402
 PAGE_W, PAGE_H = 8.27, 11.69  # A4, inches; the margins leave room for Letter (8.5 x 11) too
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 0.6, 0.55, 0.75
 WIDTH = PAGE_W - 2 * MARGIN_X
-CHAR_W = 0.55  # DejaVu Sans: mean character width as a fraction of the font size
 PLOT_DPI = 200
 HEAD_SIZES = {1: 15.0, 2: 12.5, 3: 10.5, 4: 9.0}
 FILLS = {"warn": "#fff3cd", "ok": "#e8f4ea", "note": "#eef3f8", "disclaimer": "#ffffff"}
@@ -39,14 +40,52 @@ LEVEL_FILLS = {"level-notice": "#fdd049", "level-alarm": "#f28e2b", "level-escal
                "level-routine": "#9ecae1"}
 
 
-def _chars(width_in: float, size: float) -> int:
-    return max(8, int(width_in * 72 / (size * CHAR_W)))
+_T2P = TextToPath()
+_FONTS = {bold: FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal") for bold in (False, True)}
+FIT = 1.03  # a little room for kerning and rounding: measured words summed are within a few % of the line
 
 
-def _wrap(text: str, width_in: float, size: float) -> list[str]:
+@functools.lru_cache(maxsize=50_000)
+def text_w(s: str, size: float, bold: bool = False) -> float:
+    """The width of `s` in inches, as matplotlib will draw it (DejaVu Sans)."""
+    if not s:
+        return 0.0
+    font = _FONTS[bold].copy()
+    font.set_size(size)
+    w, _h, _d = _T2P.get_text_width_height_descent(s, font, ismath=False)
+    return float(w) / 72 * FIT
+
+
+def _break_word(word: str, width_in: float, size: float, bold: bool) -> list[str]:
+    parts, cur = [], ""
+    for ch in word:
+        if cur and text_w(cur + ch, size, bold) > width_in:
+            parts.append(cur)
+            cur = ch
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+def _wrap(text: str, width_in: float, size: float, bold: bool = False) -> list[str]:
+    """Lines of `text` that each fit `width_in` when drawn: words measured with the real font, not estimated."""
     out: list[str] = []
+    space = text_w(" ", size, bold)
     for part in text.split("\n"):
-        out += textwrap.wrap(part, _chars(width_in, size), break_long_words=True, break_on_hyphens=False) or [""]
+        line, line_w = "", 0.0
+        for word in part.split():
+            ww = text_w(word, size, bold)
+            if line and line_w + space + ww <= width_in:
+                line, line_w = line + " " + word, line_w + space + ww
+                continue
+            if line:
+                out.append(line)
+            if ww > width_in:  # a word wider than the column: break it rather than draw past the edge
+                *full, word = _break_word(word, width_in, size, bold)
+                out += full
+                ww = text_w(word, size, bold)
+            line, line_w = word, ww
+        out.append(line)
     return out
 
 
@@ -102,7 +141,8 @@ class Layout:
 def _para_lines(p: Para, width: float) -> tuple[list[str], float]:
     size = 10.0 if p.style == "lead" else 7.5 if p.style == "small" else 8.8
     text = (p.strong + " " if p.strong else "") + p.text
-    return _wrap(text, width - (0.2 if p.style else 0), size), size
+    bold = p.style == "lead" or p.style.startswith("level-") or bool(p.strong)  # bold is wider: measure as bold
+    return _wrap(text, width - (0.2 if p.style else 0), size, bold), size
 
 
 def height(b: Block, width: float = WIDTH) -> float:
@@ -124,30 +164,40 @@ def height(b: Block, width: float = WIDTH) -> float:
     raise TypeError(f"unknown block {b!r}")
 
 
+PAD = 0.1  # a cell's left and right padding together, inches (the level mark adds 0.04 in the first column)
+
+
 def _table_cols(t: Table, width: float, size: float) -> list[float]:
-    ncol = max(len(r) for r in ([t.header] if t.header else []) + t.rows)
-    longest = [0] * ncol
-    word = [0] * ncol
-    for r in ([t.header] if t.header else []) + t.rows:
+    """Column widths that fit `width`: each at least its widest word, then by the room its longest cell wants."""
+    rows = ([t.header] if t.header else []) + t.rows
+    ncol = max(len(r) for r in rows)
+    longest = [0.0] * ncol
+    word = [0.0] * ncol
+    for ri, r in enumerate(rows):
+        bold = bool(t.header) and ri == 0
         for i, c in enumerate(r):
-            longest[i] = max(longest[i], min(len(c), 60))
-            word[i] = max([word[i]] + [len(w) + 3 for w in c.split()])  # + the cell padding
-    if t.style == "facts":
-        longest[0] = max(longest[0], 18)
-    chars = _chars(width, size)
-    # Every column at least as wide as its longest word (file names must not break), the rest by content.
-    base = [min(w, chars // max(1, ncol)) for w in word]
-    spare = max(0, chars - sum(base))
-    extra = [max(0, n - b) for n, b in zip(longest, base, strict=True)]
-    tot = sum(extra) or 1
-    return [width * (b + spare * e / tot) / chars for b, e in zip(base, extra, strict=True)]
+            pad = PAD + (0.04 if i == 0 else 0.0)
+            longest[i] = max(longest[i], min(text_w(c, size, bold or (t.style == "facts" and i == 0)) + pad,
+                                             width * 0.6))
+            # a very long "word" (a web address) may break; it must not squeeze the other columns' words
+            word[i] = max([word[i]] + [min(text_w(w, size, bold) + pad, width * 0.4) for w in c.split()])
+    if sum(longest) <= width:  # everything fits on one line: spread the spare room evenly
+        spare = (width - sum(longest)) / ncol
+        return [w + spare for w in longest]
+    base = word if sum(word) <= width else [w * width / sum(word) for w in word]
+    spare = width - sum(base)
+    extra = [max(0.0, n - b) for n, b in zip(longest, base, strict=True)]
+    tot = sum(extra) or 1.0
+    return [b + spare * e / tot for b, e in zip(base, extra, strict=True)]
 
 
 def _table_rows(t: Table, width: float) -> tuple[list[list[list[str]]], list[float], list[float], float]:
     size = 7.2 if t.style == "compact" else 8.0
     cols = _table_cols(t, width, size)
     rows = ([t.header] if t.header else []) + t.rows
-    wrapped = [[_wrap(c, w - 0.08, size) for c, w in zip(r, cols, strict=False)] for r in rows]
+    wrapped = [[_wrap(c, w - PAD - (0.04 if j == 0 else 0.0), size,
+                      (bool(t.header) and i == 0) or (t.style == "facts" and j == 0))
+                for j, (c, w) in enumerate(zip(r, cols, strict=False))] for i, r in enumerate(rows)]
     heights = [max(len(c) for c in r) * _line_h(size) + 0.05 for r in wrapped]
     return wrapped, heights, cols, size
 
@@ -204,7 +254,7 @@ def draw(lay: Layout, b: Block, x: float = MARGIN_X, width: float = WIDTH) -> No
             if bold:
                 lay.text(x + inset, lay.y, b.strong, size, weight="bold", color="#222222")
                 rest = line[len(b.strong):]
-                lay.text(x + inset + (len(b.strong) + 1) * size * CHAR_W / 72 * 1.05, lay.y, rest, size,
+                lay.text(x + inset + text_w(b.strong + " ", size, True), lay.y, rest.lstrip(), size,
                          color="#222222")
             else:
                 lay.text(x + inset, lay.y, line, size, color="#222222",
@@ -273,7 +323,7 @@ def _row(lay: Layout, cells: list[list[str]], cols: list[float], rh: float, size
         for k, line in enumerate(lines):
             weight = "bold" if style == "header" or (style == "facts" and j == 0) else "normal"
             italic = "italic" if style == "missing" and j == 1 else "normal"
-            lay.text(cx + 0.04 + (0.04 if j == 0 and style in LEVEL_FILLS else 0), lay.y + 0.025 + k * _line_h(size),
+            lay.text(cx + PAD / 2 + (0.04 if j == 0 and style in LEVEL_FILLS else 0), lay.y + 0.025 + k * _line_h(size),
                      line, size, weight=weight, style=italic, color="#8a5a00" if italic == "italic" else "#222222")
         cx += cw
     lay.y += rh

@@ -90,9 +90,17 @@ def draw_timeline(fig: FigLike, night: NightData) -> None:
         ts = [a[0] for a in night.activity]
         mg = [a[1] for a in night.activity]
         mov.bar(ts, mg, width=1 / 1440, align="edge", color="#6b6b6b", lw=0)
+        # The scale follows the usual movement (99th percentile) so that one kick does not flatten the night;
+        # bars above it are cut, marked, and the cut is said on the chart.
         top = max(50, float(np.percentile(mg, 99)) * 1.15)
         mov.set_ylim(0, top)
         mov.set_yticks([0, int(top // 10 * 10)])
+        cut = [(t, m) for t, m in zip(ts, mg, strict=True) if m > top]
+        if cut:
+            mov.plot([t + timedelta(seconds=30) for t, _ in cut], [top] * len(cut), ls="", marker="^", ms=4,
+                     color=INK, clip_on=False)
+            mov.text(1.0, 1.02, f"scale cut at {top:.0f} mg/min (\u25b2); highest minute {max(m for _, m in cut):.0f} mg/min",
+                     transform=mov.transAxes, ha="right", va="bottom", fontsize=6.5, color="#444444")
     else:
         mov.text(0.5, 0.5, "no movement summaries logged", transform=mov.transAxes, ha="center", va="center",
                  fontsize=8, color="#666666")
@@ -145,15 +153,18 @@ def draw_frequency(fig: FigLike, v: EpisodeView) -> None:
     fig.subplots_adjust(left=0.13, right=0.86, top=0.9, bottom=0.22)
     _style(ax)
     ax.spines["right"].set_visible(True)
-    pts = [p for p in v.trend if p[1] > 0]
+    dur = max(v.episode.duration_s, 1.0)
+    # The band's START comes a few seconds in and its END a little after the last beat: the summary it carries
+    # describes the episode up to its stated duration, so nothing is drawn past it.
+    pts = [(min(p[0], dur), *p[1:]) for p in v.trend if p[1] > 0]
     if pts:
         t = [p[0] for p in pts]
-        ax.plot(t, [p[1] for p in pts], "-o", color="#08519c", ms=3, lw=1.5, label="frequency")
+        ax.plot(t, [p[1] for p in pts], "-o", color="#08519c", ms=3, lw=1.5, label="frequency", clip_on=False)
         lo = min(p[1] for p in pts)
         hi = max(p[1] for p in pts)
         ax.set_ylim(max(0, lo - 1), hi + 1)
         ax2 = ax.twinx()
-        ax2.plot(t, [p[2] for p in pts], "--", color="#a63603", lw=1.2, label="amplitude")
+        ax2.plot(t, [p[2] for p in pts], "--", color="#a63603", lw=1.2, label="amplitude", clip_on=False)
         ax2.set_ylim(0, max(p[2] for p in pts) * 1.3 + 1)
         ax2.set_ylabel("amplitude (mg)", fontsize=8, color="#a63603")
         ax2.tick_params(labelsize=8, colors="#a63603")
@@ -169,11 +180,13 @@ def draw_frequency(fig: FigLike, v: EpisodeView) -> None:
             x = (a.raised_at - onset).total_seconds()
         else:
             continue
+        if not 0 <= x <= dur:
+            continue
         ax.axvline(x, color=LEVEL_COLOURS.get(a.level, INK), lw=1.5)
         ax.text(x, 1.0, " " + a.level.upper(), transform=ax.get_xaxis_transform(), fontsize=6.5, va="bottom",
                 ha="left", color=INK)
-    ax.set_xlim(0, max(v.episode.duration_s, max((p[0] for p in pts), default=1.0)) * 1.04 + 0.5)
-    ax.set_xlabel("seconds since the episode began", fontsize=8)
+    ax.set_xlim(0, dur)
+    ax.set_xlabel(f"seconds since the episode began (it lasted {v.episode.duration_s:.0f} s)", fontsize=8)
     ax.set_ylabel("frequency (Hz)", fontsize=8, color="#08519c")
 
 
@@ -209,9 +222,11 @@ def draw_raw(fig: FigLike, v: EpisodeView, margin_s: float = 10.0, zoom_s: float
 def draw_trends(fig: FigLike, nights: list[NightData]) -> None:
     """Across nights: episodes per night, their durations, and how long anklet was watching."""
     axes = fig.subplots(1, 3)
-    fig.subplots_adjust(left=0.07, right=0.99, top=0.86, bottom=0.25, wspace=0.35)
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.86, bottom=0.3, wspace=0.35)
     x = np.arange(len(nights))
     labels = [_short_day(n.day) for n in nights]
+    # One label a night while they fit side by side (weekday over day number), else every k-th, upright.
+    every = 1 if len(nights) <= 8 else -(-len(nights) // 8)
     counts, watched_h, unwatched_h = [], [], []
     for n in nights:
         counts.append(len(n.episodes))
@@ -220,8 +235,8 @@ def draw_trends(fig: FigLike, nights: list[NightData]) -> None:
     a, b, c = axes
     for ax in axes:
         _style(ax)
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, rotation=60 if len(nights) > 7 else 0, fontsize=7)
+        ax.set_xticks(x[::every])
+        ax.set_xticklabels(labels[::every], fontsize=7)
         ax.set_xlim(-0.6, len(nights) - 0.4)
     a.bar(x, counts, color="#6b6b6b")
     for ax in (a, b, c):  # a night with no data is not a night with no episodes: mark it across every panel
@@ -243,8 +258,8 @@ def draw_trends(fig: FigLike, nights: list[NightData]) -> None:
     c.bar(x, unwatched_h, bottom=watched_h, color="white", hatch="////", edgecolor="#999999", lw=0.5,
           label="gaps")
     c.set_title("hours watched", fontsize=9)
-    c.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.18), ncol=2)
+    c.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, -0.42), ncol=2)
 
 
 def _short_day(d: date) -> str:
-    return f"{d:%a} {d.day}"
+    return f"{d:%a}\n{d.day} {d:%b}" if d.day == 1 else f"{d:%a}\n{d.day}"

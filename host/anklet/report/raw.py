@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import trace
+from .. import timeparse, trace
 
 
 class RawError(ValueError):
@@ -76,12 +76,11 @@ _NAME_TIMES = (
 
 
 def parse_time(text: str, where: str) -> datetime:
-    """An ISO date/time; without an offset it is local time."""
+    """A recording's start (anklet.timeparse forms); without an offset it is local time."""
     try:
-        dt = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise RawError(f"{where}: cannot read the time {text!r} (use ISO 8601, e.g. 2026-11-21T23:40:05)") from None
-    return dt if dt.tzinfo is not None else dt.astimezone()
+        return timeparse.parse_time(text)
+    except timeparse.TimeError as exc:
+        raise RawError(f"{where}: {exc}") from None
 
 
 def time_from_name(name: str) -> datetime | None:

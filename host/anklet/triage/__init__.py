@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from .band import episode_inputs, from_store
+from .band import describe, episode_inputs, from_store, latest_episode, short_name
 from .engine import DISCLAIMER, evaluate, triage
 from .interactive import interview
 from .rules import LEVELS, RuleError, load_rules
 from .schema import TriageInputError, nest, normalise
 
 __all__ = [
-    "DISCLAIMER", "LEVELS", "RuleError", "TriageInputError", "after_alarm", "episode_inputs", "evaluate",
-    "from_store", "interview", "load_rules", "nest", "normalise", "triage",
+    "DISCLAIMER", "LEVELS", "RuleError", "TriageInputError", "after_alarm", "describe", "episode_inputs", "evaluate",
+    "from_store", "interview", "latest_episode", "short_name", "load_rules", "nest", "normalise", "triage",
 ]
 
 
@@ -32,6 +32,6 @@ def after_alarm(store: Any, episode_id: int, inp: TextIO, out: TextIO,
     ep, band = from_store(store, episode_id)
     onset = getattr(ep, "onset", None)
     known = normalise({"episode": band, "baby": baby or {}}, today=onset)
-    inputs, result = interview(inp, out, known=known, today=onset)
+    inputs, result = interview(inp, out, known=known, today=onset, about=describe(ep), tag=short_name(ep))
     store.save_triage(episode_id, nest(inputs), result)
     return result

@@ -51,6 +51,61 @@ def episode_inputs(ep: Any, history: list[Any] | None = None) -> dict[str, Any]:
     return out
 
 
+LOUD = ("alarm", "escalation")  # alarm levels that woke the parents (a NOTICE only shows on the screen)
+
+
+def latest_episode(episodes: list[Any]) -> Any:
+    """The episode the parents have just lived through: the latest that raised an ALARM, unless a later one is
+    still going; with no alarm at all, the latest episode. `episodes` oldest first; None if empty."""
+    if not episodes:
+        return None
+    alarmed = [i for i, e in enumerate(episodes) if _get(e, "max_level") in LOUD]
+    if not alarmed:
+        return episodes[-1]
+    later_open = [e for e in episodes[alarmed[-1] + 1:] if _get(e, "open")]
+    return later_open[-1] if later_open else episodes[alarmed[-1]]
+
+
+def _duration(s: float) -> str:
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def describe(ep: Any) -> str:
+    """One sentence naming the episode for parents: when it started, how long, what the band measured."""
+    parts = [f"Episode {_get(ep, 'id')}"]
+    onset = _get(ep, "onset")
+    if isinstance(onset, datetime):
+        parts.append(f"started {onset:%a %d %b %H:%M:%S}")
+    dur = _get(ep, "duration_s")
+    if dur is not None:
+        parts.append(f"still going after {_duration(dur)}" if _get(ep, "open") else f"lasted {_duration(dur)}")
+    text = ", ".join(parts)
+    meas = []
+    if _get(ep, "freq_hz"):
+        meas.append(f"rhythmic shaking at {float(_get(ep, 'freq_hz')):.1f} beats a second")
+    if _get(ep, "amp_mg") is not None:
+        meas.append(f"strength {int(_get(ep, 'amp_mg'))} mg")
+    if meas:
+        text += "; the band measured " + ", ".join(meas)
+    level = _get(ep, "max_level")
+    text += f"; it raised {'an' if level in ('alarm', 'escalation') else 'a'} {level.upper()}." if level \
+        else "; it raised no alarm."
+    return text
+
+
+def short_name(ep: Any) -> str:
+    """A few words naming the episode, repeated on every question."""
+    onset = _get(ep, "onset")
+    when = f" at {onset:%H:%M}" if isinstance(onset, datetime) else ""
+    dur = _get(ep, "duration_s")
+    return f"episode {_get(ep, 'id')}{when}" + (f", {_duration(dur)}" if dur is not None else "")
+
+
 def from_store(store: Any, episode_id: int) -> tuple[Any, dict[str, Any]]:
     """The episode `episode_id` from the log, and its "episode" inputs (history read from the log)."""
     ep = store.episode(episode_id)

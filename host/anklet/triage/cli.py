@@ -2,7 +2,8 @@
 
     anklet triage                              ask the questions now (no band data)
     anklet triage 12 --db night.db             about episode 12 of the log: band data filled in, answers saved
-    anklet triage last                         about the most recent episode in the default log
+    anklet triage last                         about the episode just lived through: the latest that raised an
+                                               ALARM (or a later one still going; with no alarm, the latest)
     anklet triage 12 --db night.db --show      the triage saved with episode 12
     anklet triage --answers answers.json --json
     anklet triage --rules-table                the rule and coverage tables (docs/triage.md)
@@ -13,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from anklet.cli import CliError
 
 from . import render
-from .band import from_store
+from .band import describe, from_store, latest_episode, short_name
 from .engine import default_book, evaluate
 from .interactive import interview
 from .schema import TriageInputError, nest, normalise
@@ -31,8 +33,9 @@ def register(subparsers: Any) -> None:
                     "help, with the reasons and their sources. This is not a diagnosis.",
     )
     p.add_argument("episode", nargs="?", metavar="EPISODE",
-                   help="an episode id from the log, or 'last' for the most recent one: its band data are filled in "
-                        "and the answers saved with it")
+                   help="an episode id from the log, or 'last': the latest episode that raised an ALARM (or a later "
+                        "one still going; with no alarm, the latest). Its band data are filled in and the answers "
+                        "saved with it")
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
     p.add_argument("--answers", metavar="FILE.json", help="read the answers from a file ('-' = stdin) instead of "
                    "asking; schema in docs/triage.md")
@@ -60,10 +63,10 @@ def _read_json(path: str, what: str, stdin: TextIO) -> Any:
 
 def _episode_id(store: Any, text: str) -> int:
     if text == "last":
-        episodes = store.episodes()
-        if not episodes:
+        ep = latest_episode(store.episodes())
+        if ep is None:
             raise KeyError(f"no episode in the log {store.path} yet")
-        return int(episodes[-1].id)
+        return int(ep.id)
     try:
         return int(text)
     except ValueError:
@@ -86,8 +89,11 @@ def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, An
         from anklet.store import Store, StoreError, default_db_path
     except ImportError as exc:  # the log is another module; say so rather than crash
         raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():  # asking about an episode never creates a log (nor its folder)
+        raise CliError(f"no log at {path} (has `anklet monitor` run? use --db PATH)")
     try:
-        store = Store(args.db or default_db_path())
+        store = Store(path)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
@@ -102,9 +108,10 @@ def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, An
     return store, ep, episode_id, band
 
 
-def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, band: dict[str, Any], today: Any,
+def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, band: dict[str, Any], ep: Any,
               book: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(clean inputs, result) from the answers file, or from the questions."""
+    today = getattr(ep, "onset", None)
     try:
         baby = _read_json(args.baby, "baby file", stdin) if args.baby else {}
         if isinstance(baby, dict) and isinstance(baby.get("baby"), dict):
@@ -123,7 +130,8 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, band: dic
         known = normalise({"episode": band, "baby": baby}, today)
         # with --json the questions go to stderr so that stdout holds only the JSON
         return interview(stdin, sys.stderr if args.json else stdout, known=known, today=today, book=book,
-                         show_result=not args.json)
+                         show_result=not args.json, about=describe(ep) if ep is not None else None,
+                         tag=short_name(ep) if ep is not None else None)
     except TriageInputError as exc:
         raise CliError(f"{args.answers or args.baby}: {exc}") from exc
 
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
             stdout.write(render.text(saved_triage["result"]))
         return 0
     try:
-        inputs, result = _evaluate(args, stdin, stdout, band, getattr(ep, "onset", None), book)
+        inputs, result = _evaluate(args, stdin, stdout, band, ep, book)
         # The advice first: a failure to save must not keep it from the parents.
         if args.json:
             json.dump(result, stdout, indent=2, ensure_ascii=False)

@@ -40,6 +40,13 @@ RECORD = (
      {"file": "004_c11b25ba22d70b7a.txt", "quote": "Maintain a Developmental Log"}),
 )
 
+# The advice when too little is known to reassure, and the check-ups the documents advise.
+CONSULT = {"file": "004_c11b25ba22d70b7a.txt",
+           "quote": "Consult a Pediatrician: Schedule a consultation with a pediatrician to discuss concerns and share "
+                    "documented observations."}
+CHECKUPS = {"file": "002_dfc37246d8079a04.txt",
+            "quote": "Regular check-ups with your pediatric care provider ensure your little one stays on track"}
+
 _BOOK: RuleBook | None = None
 
 
@@ -54,7 +61,11 @@ def _citation(src: dict[str, str]) -> str:
     return src.get("file") or src.get("url", "")
 
 
-def _fired(rule: Rule, inputs: dict[str, Any]) -> dict[str, Any]:
+def _with_titles(sources: Any, book: RuleBook) -> list[dict[str, str]]:
+    return [{**s, "title": book.title(s)} for s in sources]
+
+
+def _fired(rule: Rule, inputs: dict[str, Any], book: RuleBook) -> dict[str, Any]:
     based_on = {}
     for item in rule.when.items():
         v = inputs.get(item.key)
@@ -65,7 +76,7 @@ def _fired(rule: Rule, inputs: dict[str, Any]) -> dict[str, Any]:
         "level": rule.level,
         "reason": rule.reason,
         "source": _citation(rule.sources[0]),
-        "citations": [dict(s) for s in rule.sources],
+        "citations": _with_titles(rule.sources, book),
         "based_on": based_on,
         **({"advice": rule.advice} if rule.advice else {}),
     }
@@ -111,15 +122,13 @@ def evaluate(inputs: dict[str, Any], book: RuleBook | None = None) -> dict[str, 
         level = "soon"  # not enough is known to reassure
     red.sort(key=lambda r: -RANK[r.level])
 
-    reasons = [_fired(r, inputs) for r in red] + [_fired(r, inputs) for r in calm]
+    reasons = [_fired(r, inputs, book) for r in red] + [_fired(r, inputs, book) for r in calm]
     if not red and not calm:
         reasons.append({
             "rule": "not-enough-known", "kind": "default", "level": "soon",
             "reason": "Too few questions were answered to tell ordinary movement from a sign that needs a doctor.",
             "source": "004_c11b25ba22d70b7a.txt",
-            "citations": [{"file": "004_c11b25ba22d70b7a.txt",
-                           "quote": "Consult a Pediatrician: Schedule a consultation with a pediatrician to discuss "
-                                    "concerns and share documented observations."}],
+            "citations": _with_titles([CONSULT], book),
             "based_on": {},
         })
     elif not red and open_rules:
@@ -128,9 +137,7 @@ def evaluate(inputs: dict[str, Any], book: RuleBook | None = None) -> dict[str, 
             "reason": "Some questions that could reveal a warning sign were not answered, so anklet cannot "
                       "reassure you.",
             "source": "004_c11b25ba22d70b7a.txt",
-            "citations": [{"file": "004_c11b25ba22d70b7a.txt",
-                           "quote": "Consult a Pediatrician: Schedule a consultation with a pediatrician to discuss "
-                                    "concerns and share documented observations."}],
+            "citations": _with_titles([CONSULT], book),
             "based_on": {},
         })
 
@@ -147,18 +154,20 @@ def evaluate(inputs: dict[str, Any], book: RuleBook | None = None) -> dict[str, 
             q["rules"].append(rule.id)
     open_list = sorted(open_q.values(), key=lambda q: -RANK[q["could_raise_to"]])
 
+    # One piece of advice: the level's own, plus what the rules that set this level add to it. Rules of a lower
+    # level are listed under "why" but add no advice ("book a visit" beside "see a doctor today" would confuse).
     lv = book.levels[level]
     advice = list(lv.get("advice", []))
     for r in red:
-        if r.advice and r.advice not in advice:
+        if r.level == level and r.advice and r.advice not in advice:
             advice.append(r.advice)
     if any(q["could_raise_to"] == "emergency" for q in open_list):
         advice.append("Some answers were unknown. If you later notice any of the open questions below, "
                       "for example the baby not responding, a change in breathing or a pale or blue colour, "
                       "call emergency services.")
-    if level in ("routine", "soon"):
-        advice.append("The documents advise regular check-ups: \"Regular check-ups with your pediatric care provider "
-                      "ensure your little one stays on track\" (002_dfc37246d8079a04.txt).")
+    if level == "soon":
+        advice.append(f"The documents also advise regular check-ups: \"{CHECKUPS['quote']}\" "
+                      f"({book.title(CHECKUPS)}).")
 
     record = [text for text, _ in RECORD]
     band = band_summary(inputs)
@@ -173,7 +182,7 @@ def evaluate(inputs: dict[str, Any], book: RuleBook | None = None) -> dict[str, 
         "open_questions": open_list,
         "advice": advice,
         "record": record,
-        "record_sources": [dict(src) for _, src in RECORD],
+        "record_sources": _with_titles([src for _, src in RECORD], book),
         "inputs": nest(inputs),
     }
 

@@ -70,15 +70,20 @@ def _prompt(fld: Field) -> str:
 
 def interview(inp: TextIO, out: TextIO, *, known: dict[str, Any] | None = None,
               today: date | datetime | None = None, book: RuleBook | None = None,
-              show_result: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+              show_result: bool = True, about: str | None = None,
+              tag: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Ask every question not already known; return (clean flat inputs, result).
 
     `known`: clean flat inputs already settled (from the band, or a saved baby profile); they are not asked.
+    `about`: a sentence naming the episode (band.describe), said first; `tag`: a few words naming it
+    (band.short_name), repeated on every question so that nobody answers about the wrong episode.
     """
     inputs = empty()
     inputs.update({k: v for k, v in (known or {}).items() if k in inputs})
     out.write("anklet triage: a few questions about the episode. Answer y (yes), n (no) or ? (don't know).\n"
               "Unknown answers never make the advice less cautious.\n")
+    if about:
+        out.write(f"About: {about}\n")
     out.flush()
     told_emergency = False
 
@@ -105,7 +110,7 @@ def interview(inp: TextIO, out: TextIO, *, known: dict[str, Any] | None = None,
             todo = []
         for fld in todo:
             for attempt in range(MAX_TRIES):
-                out.write(_prompt(fld))
+                out.write(f"({tag}) " + _prompt(fld) if tag else _prompt(fld))
                 out.flush()
                 raw = _readline(inp)
                 try:

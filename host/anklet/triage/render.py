@@ -21,13 +21,15 @@ def _bullets(lines: list[str], indent: str = "  ") -> list[str]:
 
 
 def _cite(src: dict[str, str]) -> str:
-    if "file" in src:
-        return f"{src['file']}: \"{src['quote']}\""
-    return f"{src['title']} <{src['url']}>: \"{src['quote']}\""
+    """A citation as parents read it: the document's title (docs/sources.md lists them) and its words."""
+    title = src.get("title") or src.get("file", "")
+    where = f" <{src['url']}>" if "url" in src else ""
+    return f"{title}{where}: \"{src['quote']}\""
 
 
 def text(result: dict[str, Any]) -> str:
-    """The result as plain text for the terminal."""
+    """The result as plain text for the terminal, for parents: titles of the documents, no rule ids or file
+    names (those are in --json and in the report's appendix)."""
     bar = "=" * min(WIDTH, max(40, len(result["headline"])))
     lines = [bar, result["headline"], bar]
     lines += textwrap.wrap(result["not_a_diagnosis"], WIDTH)
@@ -36,7 +38,7 @@ def text(result: dict[str, Any]) -> str:
     if red:
         lines += ["", "Why:"]
         for r in red:
-            lines += _bullets([f"{r['reason']} [{r['rule']}, {r['level']}]"])
+            lines += _bullets([r["reason"]])
             for src in r["citations"]:
                 lines += textwrap.wrap("source: " + _cite(src), WIDTH, initial_indent="      ",
                                        subsequent_indent="        ")
@@ -49,10 +51,11 @@ def text(result: dict[str, Any]) -> str:
         lines += ["", "Reassuring signs (they never lower the level set by a warning sign):" if red
                   else "Reassuring signs:"]
         for r in calm:
-            lines += _bullets([f"{r['reason']} [{r['rule']}]"])
+            lines += _bullets([r["reason"]])
             lines += textwrap.wrap("source: " + _cite(r["citations"][0]), WIDTH, initial_indent="      ",
                                    subsequent_indent="        ")
     lines += ["", "Write down, for the doctor:"] + _bullets(result["record"])
+    lines += ["", "The sources are listed by title, with what each contributes, in anklet's docs/sources.md."]
     return "\n".join(lines) + "\n"
 
 
@@ -94,11 +97,49 @@ def levels_table(book: RuleBook) -> str:
     return "\n".join(rows) + "\n"
 
 
-_BLOCK = re.compile(r"(<!-- (levels|rules|coverage)-table:[^\n]*-->\n)(.*?)(<!-- end \2-table -->)", re.S)
+def sources_table(book: RuleBook) -> str:
+    """Markdown: each source document by its title, its file name (as --json cites it), what it contributes,
+    and every phrase anklet quotes from it with the rules that rest on it."""
+    quotes: dict[str, dict[str, list[str]]] = {f: {} for f in book.documents}
+    for r in book.rules:
+        for src in r.sources:
+            if "file" in src:
+                quotes[src["file"]].setdefault(src["quote"], []).append(f"`{r.id}`")
+    for name in LEVELS:
+        for src in book.levels[name].get("sources", []):
+            if "file" in src:
+                quotes[src["file"]].setdefault(src["quote"], []).append(f"level `{name}`")
+    from .engine import CHECKUPS, CONSULT, RECORD
+
+    for src, where in [(CONSULT, "level `soon` when too little is known"), (CHECKUPS, "advice at level `soon`"),
+                       *((src, "what to write down for the doctor") for _, src in RECORD)]:
+        quotes[src["file"]].setdefault(src["quote"], []).append(where)
+    out = []
+    for f, doc in book.documents.items():
+        out += [f"### {doc['title']}", "", f"File `{f}`. {doc['contributes']}", "",
+                "| anklet quotes | in |", "|---|---|"]
+        out += [f"| \"{_md(q)}\" | {', '.join(dict.fromkeys(where))} |" for q, where in quotes[f].items()]
+        out.append("")
+    web = {}
+    for r in book.rules:
+        for src in r.sources:
+            if "url" in src:
+                web.setdefault(src["url"], src["title"])
+    for name in LEVELS:
+        for src in book.levels[name].get("sources", []):
+            if "url" in src:
+                web.setdefault(src["url"], src["title"])
+    out += ["### Public web pages, where the documents give no number or no first aid", ""]
+    out += [f"- [{_md(t)}]({u})" for u, t in web.items()]
+    return "\n".join(out) + "\n"
+
+
+_BLOCK = re.compile(r"(<!-- (levels|rules|coverage|sources)-table:[^\n]*-->\n)(.*?)(<!-- end \2-table -->)", re.S)
 
 
 def update_doc(doc: str, book: RuleBook) -> str:
-    """docs/triage.md with its generated tables (between the marker comments) rewritten from the data."""
-    tables = {"levels": levels_table(book), "rules": rules_table(book), "coverage": coverage_table()}
+    """docs/triage.md (or docs/sources.md) with its generated tables (between the marker comments) rewritten from the data."""
+    tables = {"levels": levels_table(book), "rules": rules_table(book), "coverage": coverage_table(),
+              "sources": sources_table(book)}
     return _BLOCK.sub(lambda m: m[1] + tables[m[2]] + m[4], doc)
 

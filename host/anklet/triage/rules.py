@@ -112,6 +112,13 @@ class Rule:
 class RuleBook:
     rules: tuple[Rule, ...]
     levels: dict[str, dict[str, Any]]
+    documents: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> {"title", "contributes"}
+
+    def title(self, src: dict[str, str]) -> str:
+        """The name parents see for a source: the document's title, or the web page's."""
+        if "file" in src:
+            return self.documents.get(src["file"], {}).get("title", src["file"])
+        return src.get("title", src.get("url", ""))
 
     def by_id(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -171,7 +178,19 @@ def _check_source(src: Any, where: str) -> dict[str, str]:
     return dict(src)
 
 
+def _parse_documents(raw: Any) -> dict[str, dict[str, str]]:
+    docs: dict[str, dict[str, str]] = {}
+    for d in raw if isinstance(raw, list) else []:
+        if not isinstance(d, dict) or not d.get("title") or not d.get("contributes"):
+            raise RuleError(f"documents: each needs a file, a title and what it contributes, got {d!r}")
+        docs[d.get("file", "")] = {"title": d["title"], "contributes": d["contributes"]}
+    if sorted(docs) != sorted(SOURCE_FILES):
+        raise RuleError(f"documents: list exactly the source documents {', '.join(SOURCE_FILES)}")
+    return docs
+
+
 def parse_rules(data: dict[str, Any]) -> RuleBook:
+    documents = _parse_documents(data.get("documents"))
     levels = data.get("levels", {})
     for name in LEVELS:
         lv = levels.get(name)
@@ -192,8 +211,8 @@ def parse_rules(data: dict[str, Any]) -> RuleBook:
             level = r.get("level")
             if level not in ("soon", "urgent", "emergency"):
                 raise RuleError(f"{where}: a red flag sets soon, urgent or emergency, not {level!r}")
-            if not r.get("advice"):
-                raise RuleError(f"{where}: a red flag needs advice")
+            if "advice" in r and not (isinstance(r["advice"], str) and r["advice"].strip()):
+                raise RuleError(f"{where}: advice, when given, is a sentence that adds to the level's advice")
         elif kind == "reassuring":
             level = "routine"
             if "level" in r:
@@ -211,7 +230,7 @@ def parse_rules(data: dict[str, Any]) -> RuleBook:
                           tuple(_check_source(s, where) for s in sources), r.get("when")))
     if not rules:
         raise RuleError("no rules")
-    return RuleBook(tuple(rules), levels)
+    return RuleBook(tuple(rules), levels, documents)
 
 
 def load_rules(path: str | None = None) -> RuleBook:
