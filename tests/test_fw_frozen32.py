@@ -227,3 +227,46 @@ def test_esp32_build_sends_events_and_raw_under_heap_lock(band32: str, tmp_path:
     assert in_order == "1"
     assert {"1", "3", "5"} <= set(kinds.split(","))  # START and END under the lock; BOOT before it
     assert int(raw_frames) > 0
+
+
+def test_frozen_virtual_band_flash_run_and_replay(band32: str, tmp_path: Path) -> None:
+    # `anklet vband --frozen`: the band's memory layout (firmware in the image, a heap of FROZEN_HEAP), driven
+    # like a band with the real mpremote: flash installs main.py only, the loop runs, the device engine replays.
+    import shutil
+    import signal
+    import sys
+
+    import pytest
+    from test_fw_vband import band_state, mp, shaking_trace
+
+    from anklet import engines, flash, replay
+
+    if shutil.which("socat") is None:  # pragma: no cover - make test installs it
+        pytest.skip("SOCAT IS MISSING: the virtual band needs it (apt-get install socat; `make test` does this)")
+    trace = tmp_path / "shake.csv"
+    shaking_trace(trace)
+    folder = tmp_path / "vb"
+    stale = folder / "anklet_fw"
+    stale.mkdir(parents=True)
+    (stale / "band.py").write_text("raise ImportError('a stale file shadowed the frozen firmware')\n")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "anklet"), "vband", "--dir", str(folder), "--trace",
+                             str(trace), "--fs", "52", "--speed", "20", "--frozen"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "frozen 32-bit build" in line, line
+        port = str(folder / "tty")
+        assert flash.flash(port) == ["main.py"]
+        assert not stale.exists() and (folder / "main.py").exists()
+        st = band_state(port)
+        assert st["boot"] == 1 and st["part"] == "LSM6DS3TR-C" and st["fs"] == 52
+        out = mp(port, "resume", "exec", "import gc, sys; from anklet_fw import app; gc.collect(); "
+                 "print('APP', app.__file__, sys.maxsize, gc.mem_alloc())")
+        app_file, maxsize, used = out.split("APP", 1)[1].split()
+        assert app_file == "anklet_fw/app.py" and int(maxsize) == 2**31 - 1
+        print(f"\nfrozen virtual band, running, REPL and mpremote's code included: {used} B of the heap in use")
+        counts = replay.load_counts(str(trace), 50, 8)
+        want = engines.ENGINES["firmware"](counts, 50, 8)
+        assert engines.ENGINES["device"](counts, 50, 8, port=port) == want and len(want) >= 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
