@@ -60,8 +60,10 @@ MPY_FLAGS := VARIANT=standard BUILD=build-band32 CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA
 
 band32:
 	@if [ -f "$(MICROPY_SRC)/py/mpconfig.h" ]; then $(MAKE) --no-print-directory $(BAND32); \
-	else echo "band32: no MicroPython source at MICROPY_SRC=$(MICROPY_SRC); the frozen 32-bit tests will be skipped"; \
-		$(MAKE) -q $(BAND32) 2>/dev/null || rm -f $(BAND32); fi  # never keep a stale image
+	else echo "band32: no MicroPython source at MICROPY_SRC=$(MICROPY_SRC) (README.md says where to get it)"; \
+		for f in $(FW_SOURCES) Makefile; do [ ! $$f -nt $(BAND32) ] || rm -f $(BAND32); done; \
+		echo "$(FW_SOURCES)" | cmp -s - build/band32/sources.lst || rm -f $(BAND32); \
+		[ -f $(BAND32) ] || echo "band32: the tests that need the frozen 32-bit build will be skipped"; fi
 
 # The copy is made again when MICROPY_SRC names another tree.
 $(MPY_COPY)/.source: FORCE

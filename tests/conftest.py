@@ -62,6 +62,7 @@ def band32() -> str:
     if res.returncode != 0:
         pytest.fail(f"make band32 failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     if not b32.BINARY.exists():
-        pytest.skip("no frozen 32-bit MicroPython: MicroPython's source is not at ../shared/micropython and "
-                    "MICROPY_SRC names none (README.md, \"MicroPython's source\")")
+        src = os.environ.get("MICROPY_SRC", "../shared/micropython")
+        pytest.skip(f"no frozen 32-bit MicroPython: no MicroPython source at MICROPY_SRC={src} "
+                    "(README.md, \"MicroPython's source\", says where to get it)")
     return str(b32.BINARY)
