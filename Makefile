@@ -45,7 +45,7 @@ bench: $(STAMP) band32
 
 # The band's firmware frozen into a 32-bit MicroPython unix port (firmware/manifest_unix.py): the
 # interpreter closest to the band that runs here. Built from MicroPython's source (../shared/micropython,
-# or a checkout of your own: make band32 MICROPY_SRC=~/src/micropython) in a copy under build/, once,
+# or a checkout of your own: make band32 MICROPY_SRC=$HOME/src/micropython) in a copy under build/, once,
 # and again whenever a firmware file or a manifest changes. Without a source it says so and the tests
 # that need it are skipped (README.md, "MicroPython's source").
 MICROPY_SRC ?= ../shared/micropython
