@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from anklet import flash
+from anklet import flash, vband
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
@@ -60,7 +60,9 @@ def _boot(tmp: Path, platform: str, paths: list[Path], pre: str, board: str | No
     code = BOOT.format(paths=", ".join(repr(str(p)) for p in paths), pre=pre, board=board, platform=platform)
     # The frozen build sees only its own modules (and the stand-ins): nothing of firmware/ is on its path.
     env = dict(os.environ, MICROPYPATH=".frozen") if frozen else None
-    res = subprocess.run([frozen or str(MICROPYTHON), "-X", "heapsize=2M", "-c", code], capture_output=True,
+    # The frozen build boots in a heap about an ESP32 without PSRAM (vband.FROZEN_HEAP), as the band must.
+    heap = vband.FROZEN_HEAP if frozen else "2M"
+    res = subprocess.run([frozen or str(MICROPYTHON), "-X", f"heapsize={heap}", "-c", code], capture_output=True,
                          text=True, timeout=60, cwd=tmp, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     base, used, has_radio, part, mods, _, band_file = res.stdout.split("HEAP")[1].split()
