@@ -80,3 +80,32 @@ def test_the_comparison_is_not_empty(band32: str) -> None:
     # Identical events mean something only if there are events: the episode is reported at a common setting.
     kinds = {e.kind for e in _check(simulated(52, 8, seed=528), 52, 8)}
     assert {"start", "end"} <= kinds
+
+
+LONG_UPTIME = """
+import micropython
+from anklet_fw.detector import Detector
+fs = 50
+d = Detector(fs, 8)
+d.hops = (1 << 30) // 1000 - 2  # the band's sample clock two seconds short of 2^30 ms (12.4 days)
+def run():
+    for _ in range(4 * fs):
+        d.push(10, 20, 4096)
+micropython.heap_lock()
+try:
+    run()
+    r = "ok"
+except MemoryError:
+    r = "allocated"
+micropython.heap_unlock()
+print("UPTIME", d.hops, r)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="t_ms = hops * 1000 passes 2^30 after 12.4 days of band clock without a "
+                   "reset: a big integer (a heap allocation) every hop on a 32-bit band, and array('i') records "
+                   "overflow at 2^31 ms (24.9 days)")
+def test_sample_clock_past_2_to_the_30_ms(band32: str) -> None:
+    res = b32.run(LONG_UPTIME)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("UPTIME")[1].split()[1] == "ok"
