@@ -48,3 +48,21 @@ def run_mp(code: str, timeout: float = 120) -> str:
 @pytest.fixture(scope="session")
 def mpy_bin() -> str:
     return micropython_binary()
+
+
+@pytest.fixture(scope="session")
+def band32() -> str:
+    """The frozen 32-bit MicroPython (`make band32`), brought up to date with the firmware first.
+
+    Skipped where MicroPython's source is not available (README.md, "MicroPython's source")."""
+    from anklet import band32 as b32
+
+    res = subprocess.run(["make", "-s", "--no-print-directory", "band32"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=900)
+    if res.returncode != 0:
+        pytest.fail(f"make band32 failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    if not b32.BINARY.exists():
+        src = os.environ.get("MICROPY_SRC", "../shared/micropython")
+        pytest.skip(f"no frozen 32-bit MicroPython: no MicroPython source at MICROPY_SRC={src} "
+                    "(README.md, \"MicroPython's source\", says where to get it)")
+    return str(b32.BINARY)

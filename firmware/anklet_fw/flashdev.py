@@ -86,8 +86,17 @@ class FileFlash:
         if op == IOCTL_BLOCK_SIZE:
             return self.block_size
         if op == IOCTL_BLOCK_ERASE:
+            # Through the fixed buffer, not a block-sized bytes object: opening a queue block allocates nothing.
             self._seek(arg, 0, 0)
-            self._f.write(b"\xff" * self.block_size)
+            tmp = self._tmp
+            for i in range(len(tmp)):
+                tmp[i] = 0xFF
+            left = self.block_size
+            while left >= len(tmp):
+                self._f.write(tmp)
+                left -= len(tmp)
+            if left:
+                self._f.write(b"\xff" * left)
             self._f.flush()
             return 0
         return None

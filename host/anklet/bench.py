@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import engines, simulate, trace
+from . import bench_32bit, engines, simulate, trace
 from .records import AlarmDecision, DeviceEvent
 from .replay import decide
 
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = fq[0].counts
     assert counts is not None
     engine_speeds(counts)
+    bench_32bit.cpu_figures(counts, FS, RANGE_G)
     seizure = next(r for r in sz if match(r))
     ep = match(seizure)[0][0]
     c = seizure_counts(args.seed, ep)

@@ -4,6 +4,8 @@ The package firmware/anklet_fw is compiled with `mpy-cross -march=xtensawin` (or
 --source) into anklet_fw/ on the band, main.py goes to its root, and the band is reset so main.py starts
 the sampling loop. Old anklet_fw files are removed first, so a stale .py never shadows a new .mpy.
 A virtual band (`anklet vband`) is flashed the same way; it also gets the unix-only modules.
+A band whose image has the firmware frozen in (firmware/manifest.py; `anklet vband --frozen`) gets only
+main.py, and its anklet_fw/ folder is removed: files there would shadow the frozen modules.
 """
 
 from __future__ import annotations
@@ -65,13 +67,51 @@ def mpremote(port: str, *args: str, timeout: float = 120) -> str:
     return res.stdout
 
 
+# Whether the image has anklet_fw frozen in: imported with only the frozen modules on the path, with the
+# package's modules already loaded (from files, perhaps) set aside and put back.
+PROBE = """
+import sys
+def _fw(k):
+    return k == 'anklet_fw' or k.startswith('anklet_fw.')
+_m = {k: sys.modules[k] for k in sys.modules if _fw(k)}
+for k in _m:
+    del sys.modules[k]
+_p = sys.path[:]
+sys.path[:] = ['.frozen']
+try:
+    import anklet_fw.events
+    _f = 1
+except ImportError:
+    _f = 0
+sys.path[:] = _p
+for k in [k for k in sys.modules if _fw(k)]:
+    del sys.modules[k]
+sys.modules.update(_m)
+print('PLATFORM=' + sys.platform)
+print('FROZEN=%d' % _f)
+"""
+
+RMDIR = """
+import os
+try:
+    os.rmdir('anklet_fw')
+except OSError:
+    pass
+"""
+
+
+def probe(port: str) -> tuple[str, bool]:
+    """(sys.platform, whether anklet_fw is frozen in the image) of the MicroPython on `port`."""
+    out = mpremote(port, "resume", "exec", PROBE)
+    found = dict(line.strip().split("=", 1) for line in out.splitlines() if line.startswith(("PLATFORM=", "FROZEN=")))
+    if "PLATFORM" not in found:
+        raise CliError(f"{port} did not say what it runs on: {out.strip()[:200]!r}")
+    return found["PLATFORM"], found.get("FROZEN") == "1"
+
+
 def platform_of(port: str) -> str:
     """sys.platform of the MicroPython on `port` ("esp32", "linux" for a virtual band...)."""
-    out = mpremote(port, "resume", "exec", "import sys; print('PLATFORM=' + sys.platform)")
-    for line in out.splitlines():
-        if line.startswith("PLATFORM="):
-            return line.split("=", 1)[1].strip()
-    raise CliError(f"{port} did not say what it runs on: {out.strip()[:200]!r}")
+    return probe(port)[0]
 
 
 def build(dest: Path, platform: str, source: bool = False, march: str = "xtensawin") -> list[Path]:
@@ -105,13 +145,17 @@ def flash(port: str, source: bool = False, board: str | None = None, reset: bool
             boards.get(board)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
-    platform = platform_of(port)
+    platform, frozen = probe(port)
     with tempfile.TemporaryDirectory(prefix="anklet-flash-") as tmp:
         root = Path(tmp)
-        files = build(root, platform, source)
         (root / "main.py").write_text(MAIN.format(board=repr(board) if board else ""))
-        args = ["resume", "exec", CLEAN, "+", "fs", "cp", *[str(f) for f in files], ":anklet_fw/",
-                "+", "fs", "cp", str(root / "main.py"), ":main.py"]
+        if frozen:
+            files = []
+            args = ["resume", "exec", CLEAN + RMDIR]
+        else:
+            files = build(root, platform, source)
+            args = ["resume", "exec", CLEAN, "+", "fs", "cp", *[str(f) for f in files], ":anklet_fw/"]
+        args += ["+", "fs", "cp", str(root / "main.py"), ":main.py"]
         if reset:
             args += ["+", "reset"]
         mpremote(port, *args)
@@ -121,6 +165,8 @@ def flash(port: str, source: bool = False, board: str | None = None, reset: bool
 def cmd_flash(args: argparse.Namespace) -> int:
     installed = flash(args.port, source=args.source, board=args.board, reset=not args.no_reset)
     kind = "source" if args.source else "compiled (.mpy)"
+    if installed == ["main.py"]:
+        kind = "main.py only: the firmware is frozen into the band's image"
     print(f"flashed {len(installed)} files ({kind}) to {args.port}" + ("" if args.no_reset else "; band reset"))
     return 0
 

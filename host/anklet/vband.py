@@ -9,6 +9,10 @@ real driver, and joins the binary's console to DIR/tty through socat. Then, as w
     anklet replay TRACE.csv --engine device --port DIR/tty
 
 The console (firmware/vband/anklet_vband.py) speaks the friendly and raw REPL that mpremote uses.
+
+With --frozen the band runs on the frozen 32-bit build (`make band32`): firmware and console are in the
+image, as on a band flashed with a frozen image, and the heap is the band's (FROZEN_HEAP). `anklet flash`
+sees the frozen firmware and installs only main.py.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import engines
+from . import band32, engines
 from .cli import CliError
 from .engines import FIRMWARE_DIR
 
 CONSOLE_DIR = FIRMWARE_DIR / "vband"
+# The frozen band's heap: about what MicroPython has on an ESP32 without PSRAM (the reference board's
+# PSRAM gives it far more), so that a band that only fits in a PC's memory fails here.
+FROZEN_HEAP = "128K"
 IMU_FOR_RATE = {26: "lsm6ds3trc", 52: "lsm6ds3trc", 104: "lsm6ds3trc", 25: "mpu6886", 50: "mpu6886",
                 100: "mpu6886"}
 
@@ -100,16 +107,25 @@ class VirtualBand:
         self.stop()
 
 
-def start(folder: Path, timeout: float = 10.0) -> VirtualBand:
-    """Start socat + micropython with `folder` as the band's filesystem; returns once DIR/tty exists."""
+def start(folder: Path, timeout: float = 10.0, frozen: bool = False) -> VirtualBand:
+    """Start socat + micropython with `folder` as the band's filesystem; returns once DIR/tty exists.
+
+    frozen: run the frozen 32-bit build, whose path is the band's: the folder, then the frozen modules."""
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     tty = folder / "tty"
     if tty.is_symlink() or tty.exists():
         tty.unlink()
-    mp = micropython_binary()
-    cmd = f"{mp} -X heapsize=2M -m vband_main"
-    env = dict(os.environ, MICROPYPATH=f":.frozen:{CONSOLE_DIR}")
+    if frozen:
+        try:
+            mp = band32.binary()
+        except engines.EngineError as exc:
+            raise CliError(str(exc)) from exc
+        cmd = f"{mp} -X heapsize={FROZEN_HEAP} -m vband_main"
+        env = dict(os.environ, MICROPYPATH=":.frozen")
+    else:
+        cmd = f"{micropython_binary()} -X heapsize=2M -m vband_main"
+        env = dict(os.environ, MICROPYPATH=f":.frozen:{CONSOLE_DIR}")
     proc = subprocess.Popen([socat_binary(), f"PTY,link={tty},raw,echo=0", f"EXEC:{cmd},pty=0,stderr"],
                             cwd=folder, env=env, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
@@ -134,8 +150,9 @@ def cmd_vband(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--set takes NAME=INTEGER: {exc}") from exc
     prepare(folder, Path(args.trace) if args.trace else None, args.fs, args.speed, ints)
-    band = start(folder)
-    print(f"virtual band running: port {band.port} (folder {folder}); Ctrl-C stops it", flush=True)
+    band = start(folder, frozen=args.frozen)
+    kind = "frozen 32-bit build" if args.frozen else "unix port"
+    print(f"virtual band running: port {band.port} (folder {folder}, {kind}); Ctrl-C stops it", flush=True)
     try:
         while band.proc.poll() is None:
             time.sleep(0.5)
@@ -155,4 +172,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(MPU6886); default 52")
     p.add_argument("--speed", type=int, default=1, help="run the sample clock N times faster than real time")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a band setting to apply at boot")
+    p.add_argument("--frozen", action="store_true", help="run the frozen 32-bit build (`make band32`): the "
+                   f"firmware in the image, a heap of {FROZEN_HEAP}")
     p.set_defaults(func=cmd_vband)
