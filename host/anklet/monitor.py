@@ -43,6 +43,7 @@ from .alarm import ALARM_S_DEFAULT, AlarmRule, check_alarm_s
 from .alerts import Notifier, Sound
 from .faults import ONE_SHOT, FaultChange, FaultTracker
 from .link import BandLink, LinkError, LinkLost
+from .outputs.hub import OutputHub
 from .records import AlarmDecision, DeviceEvent
 from .statusview import Snapshot, StatusView, clock_text, duration_text
 from .store import Store
@@ -175,7 +176,8 @@ class AlarmRecord:
 
 class Monitor:
     def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
-                 sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None) -> None:
+                 sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None,
+                 outputs: list[Any] | None = None) -> None:
         self.link = link
         self.store = store
         self.s = settings or Settings()
@@ -216,6 +218,7 @@ class Monitor:
         self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
         self.last_alarmed_episode: int | None = None
         self._triage_running = False
+        self.outputs = OutputHub(self, outputs or [])  # web page, MQTT, push: each sees the alarm board
 
     # -- running -------------------------------------------------------------------------------
 
@@ -244,6 +247,7 @@ class Monitor:
             # Say so before the night, not at the first alarm.
             self._sound_errors.add(self.sound.why_not)
             self.faults.sound_failed(f"{self.sound.why_not}; alarms will only ring the terminal bell")
+        await self.outputs.start()
         restore_keys = self._start_keys() if keys else None
         link_task = asyncio.create_task(self._supervise(self._link_loop, "link"))
         tick_task = asyncio.create_task(self._supervise(self._tick_loop, "tick"))
@@ -262,6 +266,7 @@ class Monitor:
             with contextlib.suppress(Exception):
                 await self.link.disconnect()
             await self._flush_pending(ack=False)
+            await self.outputs.close()
             end = self.clock.now()
             if self._session is not None:
                 with contextlib.suppress(*_DB_ERRORS):
@@ -579,12 +584,14 @@ class Monitor:
                     with contextlib.suppress(*_DB_ERRORS):
                         self.store.end_alarm(i, now)
             self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
+            self.outputs.changed()
 
     async def _announce(self, a: ActiveAlarm, rec: AlarmRecord) -> None:
         self.raised.append(rec)
         self.view.line(rec.at, a.describe() + (" (muted)" if a.acked else ""), a.level)
         if self.on_alarm:
             self.on_alarm(rec)
+        self.outputs.changed()
         if a.level != "warning":
             self._spawn(self._notify(a))
         if a.loud and not a.acked:
@@ -641,6 +648,7 @@ class Monitor:
             self.view.line(now, f"acknowledged {n} alarm(s) ({by}); muted for {duration_text(mute)}{tail}", "ok")
         else:
             self.view.line(now, f"nothing to acknowledge ({by})", "info")
+        self.outputs.acknowledged(by, n)
         return n
 
     # -- housekeeping ------------------------------------------------------------------------------
@@ -687,6 +695,7 @@ class Monitor:
             self._last_sound = now
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
+        self.outputs.tick(now)
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         now = self.clock.now() if now is None else now
