@@ -59,6 +59,8 @@ class Control:
             fld = FIELDS.get(key)
             if fld is None or not fld.ask:
                 raise TriageInputError(f"unknown question {key!r}")
+            if inputs.get(key) is not None:
+                raise TriageInputError(f"{key} was measured by the band; it is not asked")
             if value in ("", None, "unknown"):
                 continue  # don't know: never lowers the level
             if fld.type in ("number", "count"):
