@@ -256,15 +256,29 @@ def apply_live(mon: Any, cfg: Config) -> None:
 class ConfigWatcher:
     """Re-reads config.toml when it changes, while the monitor runs; a bad file keeps the previous settings."""
 
-    def __init__(self, cfg: Config, cli: dict[str, Any], on_change: Callable[[Config, list[str]], None],
-                 say: Callable[[str, str], None], every_s: float = 2.0) -> None:
+    def __init__(self, cfg: Config, cli: dict[str, Any], every_s: float = 2.0) -> None:
         self.cfg = cfg
         self.cli = cli
-        self.on_change = on_change
-        self.say = say
         self.every_s = every_s
         self._seen = cfg.mtime
         self.refused: str | None = None
+        self.on_change: Callable[[Config, list[str]], None] = lambda cfg, live: None
+        self.say: Callable[[str, str], None] = lambda text, kind: print(text)
+
+    def outputs(self, say: Callable[[str], None] | None = None) -> list[Any]:
+        """The alarm outputs the settings enable (anklet.outputs.registry), built, not started."""
+        from .outputs.registry import BuildContext, build_outputs
+
+        def to_terminal(text: str) -> None:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+        return build_outputs(self.cfg, BuildContext(self.cfg, say=say or to_terminal))
+
+    def follow(self, mon: Any) -> None:
+        """Apply changes to this running monitor, and tell its terminal."""
+        self.on_change = lambda cfg, live: apply_live(mon, cfg)
+        self.say = lambda text, kind: mon.view.line(mon.clock.now(), text, kind)
 
     def check(self) -> bool:
         """Look at the file once; True when new settings were taken over."""
@@ -284,15 +298,14 @@ class ConfigWatcher:
         self.refused = None
         changed = [k for k in new.values if new.values[k] != self.cfg.values.get(k)]
         old, self.cfg = self.cfg, new
-        if changed:
-            live = [k for k in changed if k in LIVE_KEYS]
-            later = [k for k in changed if k not in LIVE_KEYS]
-            parts = [f"{k} {show(old.values.get(k))} -> {show(new.values[k])}" for k in live]
-            if parts:
-                self.say("config changed: " + ", ".join(parts), "info")
-            if later:
-                self.say(f"config changed: {', '.join(later)} take effect when anklet monitor is restarted", "warning")
-            self.on_change(new, live)
+        live = [k for k in changed if k in LIVE_KEYS]
+        later = [k for k in changed if k not in LIVE_KEYS]
+        if live:
+            self.say("config changed: " + ", ".join(f"{k} {show(old.values.get(k))} -> {show(new.values[k])}"
+                                                    for k in live), "info")
+        if later:
+            self.say(f"config changed: {', '.join(later)} take effect when anklet monitor is restarted", "warning")
+        self.on_change(new, live)
         return True
 
     async def run(self) -> None:
@@ -301,15 +314,59 @@ class ConfigWatcher:
             self.check()
 
 
+def cli_values(args: Any) -> dict[str, Any]:
+    """The settings `anklet monitor`'s options give (None: not given)."""
+    web = getattr(args, "web", None)
+    return {
+        "band": getattr(args, "band", None),
+        "alarm.alarm_s": getattr(args, "alarm_s", None),
+        "alarm.no_data_s": getattr(args, "no_data_s", None),
+        "alarm.mute_min": getattr(args, "mute_min", None),
+        "alarm.repeat_s": getattr(args, "repeat_s", None),
+        "alarm.sound": getattr(args, "sound", None),
+        "alarm.notify": False if getattr(args, "no_notify", False) else None,
+        "outputs.web.enabled": True if web is not None else None,
+        "outputs.web.listen": web or None,
+    }
+
+
+def monitor_config(args: Any) -> tuple[Config, Any, ConfigWatcher]:
+    """`anklet monitor`'s settings: (config, the monitor's Settings, a watcher for changes); CliError if bad."""
+    from .cli import CliError
+
+    cli = cli_values(args)
+    try:
+        cfg = load(getattr(args, "config", None), cli)
+        settings = monitor_settings(cfg)
+    except ValueError as exc:  # ConfigError, or a combination Settings refuses
+        raise CliError(str(exc)) from exc
+    return cfg, settings, ConfigWatcher(cfg, cli)
+
+
 # -- `anklet config` ---------------------------------------------------------------------------------------
+
+
+def add_setting_args(p: Any) -> None:
+    """The options that override config.toml (`anklet monitor` and `anklet config` take the same)."""
+    p.add_argument("--config", help="the settings file (default: $ANKLET_CONFIG or the user's config folder)")
+    p.add_argument("--band", help="band address or name (default: the paired band)")
+    p.add_argument("--alarm-s", type=float, help="ALARM after this many seconds of rhythm (10-120, default 20)")
+    p.add_argument("--mute-min", type=float, help="acknowledging mutes for this many minutes (default 5)")
+    p.add_argument("--no-data-s", type=float, help="FAULT when nothing arrives for longer (default 30)")
+    p.add_argument("--repeat-s", type=float, help="an unacknowledged alarm sounds again this often (default 10)")
+    p.add_argument("--sound", choices=("auto", "bell", "report"),
+                   help="auto: play the alarm sound (terminal bell if impossible); bell; report: print only")
+    p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+    p.add_argument("--web", nargs="?", const="", metavar="HOST:PORT",
+                   help="serve the bedside page for a phone (address from config.toml, else 0.0.0.0:8765)")
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("config", help="show the effective settings and where each comes from",
                        description="Show every setting anklet monitor would use, and where it comes from: the "
-                                   "built-in default, config.toml, or the command line. A bad value is an error "
-                                   "naming the key.")
-    p.add_argument("--config", help="the settings file (default: $ANKLET_CONFIG or the user's config folder)")
+                                   "built-in default, config.toml, or the command line (the same options as "
+                                   "anklet monitor). A bad value is an error naming the key.")
+    add_setting_args(p)
     p.add_argument("--path", action="store_true", help="print only where the settings file is")
     p.set_defaults(func=_cmd)
 
@@ -322,14 +379,17 @@ def _cmd(args: Any) -> int:
         print(path)
         return 0
     try:
-        cfg = load(path)
+        cfg = load(path, cli_values(args))
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     print(f"settings file: {path}" + ("" if cfg.file_found else " (not there: built-in defaults)"))
     rows = cfg.rows()
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows) + 2
     keys = all_keys()
     for k, v, src in rows:
-        print(f"  {k:<{w0}}  {v:<{w1}}  [{src}]  {keys[k].help}")
+        if k.endswith(".token") and cfg.values[k]:
+            v = "(set, not shown)".ljust(w1)
+        print(f"  {k:<{w0}}  {v:<{w1}}  {'[' + src + ']':<{w2}}  {keys[k].help}")
     return 0
