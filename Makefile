@@ -19,11 +19,11 @@ lint: $(STAMP)
 test: $(STAMP) sysdeps lint
 	$(BIN)/pytest
 
-# System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model).
-# CI runs as root on Debian.
-SYSPKGS := socat openscad
+# System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model),
+# chromium and chromium-driver (the bedside page in a real browser). CI runs as root on Debian.
+SYSPKGS := socat openscad chromium chromium-driver
 sysdeps:
-	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
