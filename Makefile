@@ -34,8 +34,9 @@ sysdeps:
 typecheck: $(STAMP)
 	$(BIN)/python firmware/typecheck.py
 
+# The bedside page is served for the night: its address (and a QR code) is printed first.
 demo: $(STAMP)
-	$(BIN)/anklet demo
+	$(BIN)/anklet demo --web
 
 bench: $(STAMP)
 	$(BIN)/python -m anklet.bench

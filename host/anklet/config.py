@@ -90,7 +90,7 @@ def host_port(v: Any) -> tuple[str, int]:
     if not sep:
         host, port = "", v
     host = host.strip("[]") or "0.0.0.0"
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not port.isdigit() or not 0 <= int(port) <= 65535:  # 0: any free port (the address printed says which)
         raise ValueError(f"expected \"HOST:PORT\" with a port 1-65535 (for example \"0.0.0.0:8765\"), got {v!r}")
     return host, int(port)
 

@@ -150,9 +150,12 @@ class WebOutput:
             await asyncio.sleep(0.01)
         if self._task.done():
             raise OutputError(f"the page's server stopped at once: {self._task.exception()}")
-        shown = lan_address() if self.host in ("0.0.0.0", "::", "") else self.host
+        everywhere = self.host in ("0.0.0.0", "::", "")
+        shown = lan_address() if everywhere else self.host
         self.url = f"http://{shown}:{self.port}/{self.token}/"
-        self.say(f"bedside page: open {self.url} on a phone on the same Wi-Fi (keep the address secret)")
+        local = self.host.startswith("127.") or self.host in ("::1", "localhost")
+        where = "in a browser on this computer only" if local else "on a phone on the same Wi-Fi"
+        self.say(f"bedside page: open {self.url} {where} (keep the address secret)")
         if self.qr:
             self.say(qr_text(self.url))
 
