@@ -108,3 +108,32 @@ def test_a_running_monitor_takes_a_good_change_and_keeps_its_settings_on_a_bad_o
     asyncio.run(rig.run())
     # The live threshold decides: a 40 s episode stays under 60 s, so NOTICE only.
     assert [r.level for r in rig.raised() if r.level in ("notice", "alarm")] == ["notice"]
+
+
+def test_the_registry_builds_the_outputs_the_settings_enable(home):
+    from anklet.outputs.registry import KINDS, BuildContext, build_outputs
+    from anklet.outputs.web import WebOutput
+
+    assert build_outputs(load()) == []
+    tok = "our-own-long-secret-1234"
+    write(config.default_path(), f'[outputs.web]\nenabled = true\nlisten = "127.0.0.1:8899"\ntoken = "{tok}"\n')
+    [web] = build_outputs(load(), BuildContext(load(), say=lambda s: None))
+    assert isinstance(web, WebOutput) and (web.host, web.port, web.token) == ("127.0.0.1", 8899, tok)
+    write(config.default_path(), '[outputs.web]\ntoken = "1234"\n')
+    with pytest.raises(ConfigError, match="outputs.web.token: .*at least 16"):
+        load()
+    assert all(f"outputs.{name}.enabled" in config.all_keys() for name in KINDS)
+
+
+def test_anklet_monitor_refuses_a_bad_file_naming_the_key(home, monkeypatch):
+    import argparse
+
+    from anklet import monitor
+    from anklet.cli import CliError
+
+    write(config.default_path(), "[alarm]\nno_data_s = -1\n")
+    parser = argparse.ArgumentParser()
+    monitor.register(parser.add_subparsers())
+    args = parser.parse_args(["monitor", "--db", str(home / "n.db")])
+    with pytest.raises(CliError, match=r"config.toml: alarm.no_data_s: -1 is out of range"):
+        args.func(args)

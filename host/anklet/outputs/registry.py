@@ -43,6 +43,13 @@ class OutputKind:
         return {f"outputs.{self.name}.{k}": v for k, v in keys.items()}
 
 
+def _secret(v: Any) -> str:
+    v = text(v)
+    if v and (len(v) < 16 or not all(c.isalnum() or c in "-_" for c in v)):
+        raise ValueError("expected at least 16 letters, digits, - or _ (or empty: made for you)")
+    return v
+
+
 def _build_web(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
     from .web import WebOutput
 
@@ -54,7 +61,7 @@ KINDS: dict[str, OutputKind] = {
     "web": OutputKind(
         "web", "a page for a bedside phone on the home network (anklet monitor --web)", _build_web,
         {"listen": Key(("0.0.0.0", 8765), host_port, "HOST:PORT the page is served on (0.0.0.0: the whole home network)"),
-         "token": Key("", text, "the secret in the page's address (empty: made once and kept in the data folder)")}),
+         "token": Key("", _secret, "the secret in the page's address (empty: made once and kept in the data folder)")}),
 }
 
 
