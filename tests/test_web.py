@@ -132,6 +132,10 @@ def test_triage_questions_after_an_episode_use_the_engine_and_are_saved(tmp_path
     got = {}
 
     async def phone(rig):
+        for _ in range(500):  # the episode's END taken in (the band is done; the monitor may still be at it)
+            if rig.monitor.last_alarmed_episode is not None:
+                break
+            await asyncio.sleep(0.02)
         ep = rig.monitor.last_alarmed_episode
         url = f"http://127.0.0.1:{web.port}/{TOKEN}/triage/{ep}"
         got["form"] = json.loads((await asyncio.to_thread(http, url))[1])
@@ -176,3 +180,24 @@ def test_a_port_already_taken_is_a_fault_and_the_monitor_goes_on(tmp_path):
     [fault] = rig.raised(code="output_web")
     assert "cannot serve the page on 127.0.0.1" in fault.message and fault.sounded
     assert rig.raised("alarm")
+
+
+def test_a_page_open_when_the_monitor_stops_is_told_so(tmp_path):
+    got = {}
+
+    async def phone(rig):
+        url = f"http://127.0.0.1:{web.port}/{TOKEN}/events"
+
+        def listen():
+            got["events"] = [e for e, _ in read_events(url, lambda e, d: e == "stopped")]
+
+        got["task"] = asyncio.ensure_future(asyncio.to_thread(listen))
+        await asyncio.sleep(0.5)
+
+    async def main():
+        await rig.run(after=phone)
+        await asyncio.wait_for(got["task"], 20)
+
+    rig, web, _ = web_rig(tmp_path, script=episode_script(10, 40), duration_s=30)
+    run(main())
+    assert got["events"][0] == "hello" and "state" in got["events"] and got["events"][-1] == "stopped"

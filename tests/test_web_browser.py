@@ -182,7 +182,7 @@ def test_the_page_on_a_phone_alarms_acknowledges_asks_and_faults(monitor, browse
     wait_for(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#triage-form .q")) > 5, "the questions")
     questions = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#triage-form .q p")]
     assert questions[0].startswith("During or right after the shaking, was the baby unresponsive")
-    d.find_element(By.ID, "triage").screenshot(str(shots / "4-triage-form.png"))
+    d.execute_script("document.querySelector('#triage-form .q').scrollIntoView()")
     d.save_screenshot(str(shots / "4-triage.png"))
     label = d.find_element(By.XPATH, "//input[@name='observations.breathing_change' and @value='yes']/..")
     d.execute_script("arguments[0].scrollIntoView()", label)
