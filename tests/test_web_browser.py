@@ -215,6 +215,10 @@ def test_the_page_on_a_phone_alarms_acknowledges_asks_and_faults(monitor, browse
     assert "may NOT be watched" in text(d, "reason")
     wait_for(d, playing, "the FAULT sound playing")
     d.save_screenshot(str(shots / "6-fault.png"))
+    assert text(d, "link") == "unknown: no contact with the monitor"  # never the last known state as if current
+    d.execute_script("document.getElementById('info').scrollIntoView()")
+    d.save_screenshot(str(shots / "7-fault-details.png"))
+    d.execute_script("window.scrollTo(0, 0)")
     print(f"page FAULT {seen_after:.1f} s after the monitor was killed ({fault_after:.1f} s of silence)")
     d.find_element(By.ID, "silence").click()
     wait_for(d, lambda d: audio(d)["paused"], "silenced on this phone")
