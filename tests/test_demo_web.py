@@ -16,7 +16,7 @@ def test_the_demo_prints_the_page_address_and_serves_it_during_the_night(tmp_pat
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"):
         env.pop(var, None)
     proc = subprocess.Popen([sys.executable, "-m", "anklet.cli", "demo", "--web", "127.0.0.1:0", "--speed", "0",
-                             "--link", "inproc", "--sound", "report", "--json"],
+                             "--hours", "0.5", "--link", "inproc", "--sound", "report", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
