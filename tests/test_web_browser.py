@@ -151,7 +151,11 @@ def test_the_page_on_a_phone_alarms_acknowledges_asks_and_faults(monitor, browse
     assert text(d, "link") == "connected" and text(d, "battery").endswith("%") and text(d, "worn") == "yes"
     d.save_screenshot(str(shots / "1-quiet.png"))
 
-    # Before the tap, an alarm cannot make a sound (the browser forbids it): the tap is what turns it on.
+    # Before the tap, the browser refuses to make a sound: the tap is what turns it on.
+    refused = d.execute_async_script("const done = arguments[arguments.length - 1];"
+                                     "document.getElementById('alarm').play().then(() => done('played'),"
+                                     " (e) => done(e.name));")
+    assert refused == "NotAllowedError"
     d.find_element(By.ID, "enable").click()
     wait_for(d, lambda d: d.find_element(By.ID, "soundok").is_displayed(), "sound turned on")
     assert audio(d)["paused"]  # nothing to sound yet
