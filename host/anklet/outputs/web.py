@@ -140,7 +140,8 @@ class WebOutput:
             raise OutputError(f"cannot serve the page on {self.host}:{self.port}: {exc.strerror or exc}") from exc
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False,
+        # log_config=None: uvicorn must not reconfigure the process's logging (the monitor's own is left alone).
+        config = uvicorn.Config(self.app(), log_level="warning", log_config=None, lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=2)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
