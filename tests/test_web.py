@@ -201,3 +201,13 @@ def test_a_page_open_when_the_monitor_stops_is_told_so(tmp_path):
     rig, web, _ = web_rig(tmp_path, script=episode_script(10, 40), duration_s=30)
     run(main())
     assert got["events"][0] == "hello" and "state" in got["events"] and got["events"][-1] == "stopped"
+
+
+def test_the_token_is_made_once_and_kept_private(tmp_path):
+    from anklet.outputs.web import load_token
+
+    first = load_token(tmp_path)
+    assert len(first) >= 16 and load_token(tmp_path) == first  # a phone's bookmark survives a restart
+    assert (tmp_path / "web-token").stat().st_mode & 0o077 == 0
+    (tmp_path / "web-token").unlink()
+    assert load_token(tmp_path) != first
