@@ -203,6 +203,8 @@ def test_the_page_on_a_phone_alarms_acknowledges_asks_and_faults(monitor, browse
         store.close()
     assert saved["result"]["level"] == "emergency"
     assert saved["result"]["headline"] in text(d, "result")
+    for reason in saved["result"]["reasons"]:  # each with the document it comes from
+        assert f"{reason['reason']} (source: {reason['source']})" in text(d, "result")
     d.execute_script("document.getElementById('result').scrollIntoView()")
     d.save_screenshot(str(shots / "5-advice.png"))
     d.execute_script("window.scrollTo(0, 0)")
