@@ -26,14 +26,13 @@ lint: $(DEV_STAMP)
 test: $(DEV_STAMP) sysdeps lint band32
 	$(BIN)/pytest
 
-# System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model), and
-# gcc-multilib (gcc -m32, for the 32-bit MicroPython below). CI runs as root on Debian.
-SYSPKGS := socat openscad
-SYSLIBS := gcc-multilib
+# System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model),
+# chromium and chromium-driver (the bedside page in a real browser), and gcc-multilib (gcc -m32, for the
+# 32-bit MicroPython below). CI runs as root on Debian.
+SYSPKGS := socat openscad chromium chromium-driver gcc-multilib
 sysdeps:
-	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
-	for p in $(SYSLIBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q ' installed' \
-		|| missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null \
+		|| dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q ' installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
@@ -44,8 +43,9 @@ sysdeps:
 typecheck: $(DEV_STAMP)
 	$(BIN)/python firmware/typecheck.py
 
+# The bedside page is served for the night: its address (and a QR code) is printed first.
 demo: $(STAMP)
-	$(BIN)/anklet demo
+	$(BIN)/anklet demo --web
 
 bench: $(DEV_STAMP) band32
 	$(BIN)/python -m anklet.bench

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.simulate",
     "anklet.demo",
     "anklet.monitor",
+    "anklet.config",
     "anklet.logcmd",
     "anklet.ble_commands",
     "anklet.triage.cli",

@@ -189,7 +189,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
     view = StatusView(out, every_s=900)
     store = Store(db_path)
     mon = Monitor(link, store, settings=Settings(poll_s=0.05, alarm_s=args.alarm_s), clock=clock, sound=sound,
-                  notifier=notifier, view=view)
+                  notifier=notifier, view=view, outputs=web_outputs(args.web, out))
     view.line(start, f"demo: a {duration_text(span)} night at {'full speed' if speed is None else f'{speed:g}x'}; "
                      f"band: firmware sampling loop on a simulated LSM6DS3TR-C at {FS} Hz; link: {link_name}; "
                      f"alarm sound: {sound_text}")
@@ -209,10 +209,16 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
         deadline = time.monotonic() + 30
         while not mon.connected and time.monotonic() < deadline:  # the parents start the monitor, then sleep
             await asyncio.sleep(0.02)
+        if args.web is not None and out.isatty():
+            view.line(clock.now(), f"demo: the night starts in {WEB_HEAD_START_S} s: open the page now", "info")
+            await asyncio.sleep(WEB_HEAD_START_S)
         await band.run()
         deadline = time.monotonic() + 10
         while band.queue.depth() and time.monotonic() < deadline:  # the last events reach the log
             await asyncio.sleep(0.02)
+        if args.web is not None and out.isatty():
+            view.line(clock.now(), "demo: the night is over; the page stays up until you press Ctrl-C", "info")
+            await until_interrupted()
     finally:
         parent_task.cancel()
         mon.stop()
@@ -230,6 +236,51 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
         return s
     finally:
         store.close()
+
+
+WEB_HEAD_START_S = 10
+
+
+def web_outputs(listen: str | None, out: TextIO) -> list[Any]:
+    """The bedside page for the demo night (`--web`): a fresh token, a free port if the usual one is taken."""
+    if listen is None:
+        return []
+    import secrets
+    import socket
+
+    from .config import host_port
+    from .outputs.web import WebOutput
+
+    try:
+        host, port = host_port(listen or "0.0.0.0:8765")
+    except ValueError as exc:
+        raise CliError(f"--web: {exc}") from exc
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            port = 0  # another demo has it: any free port, the address printed says which
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    return [WebOutput(host, port, token=secrets.token_urlsafe(16), say=say, qr=out.isatty())]
+
+
+async def until_interrupted() -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGINT, done.set)
+    except (NotImplementedError, RuntimeError):  # Windows
+        return
+    try:
+        await done.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def summarise(mon: Monitor, band: FirmwareBand, store: Store, nt: simulate.Night, start: float, span: float,
@@ -412,4 +463,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-dropout", action="store_true", help="no radio dropout during the night")
     p.add_argument("--db", help=f"write the log here, a new file (default: {DEMO_DB} in the current folder, "
                                 "replacing the previous demo's night)")
+    p.add_argument("--web", nargs="?", const="", metavar="HOST:PORT",
+                   help="serve the bedside page for the night (default 0.0.0.0:8765); on a terminal the night waits "
+                        f"{WEB_HEAD_START_S} s for you to open it, and the page stays up until Ctrl-C")
     p.set_defaults(func=_cmd)

@@ -144,6 +144,11 @@ class FaultTracker:
     def notify_failed(self, reason: str) -> None:
         self._once("notify", f"desktop notifications are not available: {reason}")
 
+    def output(self, name: str, error: str | None) -> None:
+        """The result of delivering to an alarm output (web page, MQTT, push): None when it worked."""
+        self._set(f"output_{name}", error is not None,
+                  f"the {name} alarm output is not working ({error}); alarms still sound here")
+
     def host_crashed(self, message: str) -> None:
         self._once("host_crash", message)
 

@@ -43,6 +43,7 @@ from .alarm import ALARM_S_DEFAULT, AlarmRule, check_alarm_s
 from .alerts import Notifier, Sound
 from .faults import ONE_SHOT, FaultChange, FaultTracker
 from .link import BandLink, LinkError, LinkLost
+from .outputs.hub import OutputHub
 from .records import AlarmDecision, DeviceEvent
 from .statusview import Snapshot, StatusView, clock_text, duration_text
 from .store import Store
@@ -175,7 +176,8 @@ class AlarmRecord:
 
 class Monitor:
     def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
-                 sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None) -> None:
+                 sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None,
+                 outputs: list[Any] | None = None) -> None:
         self.link = link
         self.store = store
         self.s = settings or Settings()
@@ -216,6 +218,7 @@ class Monitor:
         self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
         self.last_alarmed_episode: int | None = None
         self._triage_running = False
+        self.outputs = OutputHub(self, outputs or [])  # web page, MQTT, push: each sees the alarm board
 
     # -- running -------------------------------------------------------------------------------
 
@@ -244,6 +247,7 @@ class Monitor:
             # Say so before the night, not at the first alarm.
             self._sound_errors.add(self.sound.why_not)
             self.faults.sound_failed(f"{self.sound.why_not}; alarms will only ring the terminal bell")
+        await self.outputs.start()
         restore_keys = self._start_keys() if keys else None
         link_task = asyncio.create_task(self._supervise(self._link_loop, "link"))
         tick_task = asyncio.create_task(self._supervise(self._tick_loop, "tick"))
@@ -262,6 +266,7 @@ class Monitor:
             with contextlib.suppress(Exception):
                 await self.link.disconnect()
             await self._flush_pending(ack=False)
+            await self.outputs.close()
             end = self.clock.now()
             if self._session is not None:
                 with contextlib.suppress(*_DB_ERRORS):
@@ -579,12 +584,14 @@ class Monitor:
                     with contextlib.suppress(*_DB_ERRORS):
                         self.store.end_alarm(i, now)
             self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
+            self.outputs.changed()
 
     async def _announce(self, a: ActiveAlarm, rec: AlarmRecord) -> None:
         self.raised.append(rec)
         self.view.line(rec.at, a.describe() + (" (muted)" if a.acked else ""), a.level)
         if self.on_alarm:
             self.on_alarm(rec)
+        self.outputs.changed()
         if a.level != "warning":
             self._spawn(self._notify(a))
         if a.loud and not a.acked:
@@ -641,6 +648,7 @@ class Monitor:
             self.view.line(now, f"acknowledged {n} alarm(s) ({by}); muted for {duration_text(mute)}{tail}", "ok")
         else:
             self.view.line(now, f"nothing to acknowledge ({by})", "info")
+        self.outputs.acknowledged(by, n)
         return n
 
     # -- housekeeping ------------------------------------------------------------------------------
@@ -687,6 +695,7 @@ class Monitor:
             self._last_sound = now
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
+        self.outputs.tick(now)
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         now = self.clock.now() if now is None else now
@@ -793,14 +802,10 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("monitor", help="watch the band all night: log, alarms, faults",
                               description="Connect to the paired band and watch it: log every event, alarm on "
                                           "prolonged rhythmic shaking, raise FAULT alarms when watching stops.")
-    p.add_argument("--band", help="band address or name (default: the paired band)")
+    from .config import add_setting_args
+
+    add_setting_args(p)  # --config, --band, --alarm-s, ..., --web: they override config.toml (`anklet config`)
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
-    p.add_argument("--alarm-s", type=float, default=ALARM_S_DEFAULT, help="ALARM after this many seconds of rhythm (10-120)")
-    p.add_argument("--mute-min", type=float, default=5.0, help="acknowledging mutes for this many minutes (default 5)")
-    p.add_argument("--no-data-s", type=float, default=30.0, help="FAULT when nothing arrives for longer (default 30)")
-    p.add_argument("--sound", choices=("auto", "bell", "report"), default="auto",
-                   help="auto: play the alarm sound (terminal bell if impossible); bell; report: print only")
-    p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
     p.add_argument("--no-sentinel", action="store_true",
                    help="do not start the sentinel process that alarms if the monitor itself dies or hangs")
     p.set_defaults(func=_cmd_monitor)
@@ -808,24 +813,24 @@ def register(subparsers: Any) -> None:
 
 def _cmd_monitor(args: Any) -> int:
     from .cli import CliError
+    from .config import monitor_config
     from .store import StoreError, default_db_path
 
-    try:
-        settings = Settings(alarm_s=args.alarm_s, mute_s=args.mute_min * 60, no_data_s=args.no_data_s)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    cfg, settings, watcher = monitor_config(args)  # CliError naming the bad key
     try:
         store = Store(args.db or default_db_path())
     except StoreError as exc:
         raise CliError(str(exc)) from exc
-    link = _open_ble_link(args.band)
-    mon = Monitor(link, store, settings=settings, sound=Sound(args.sound), notifier=Notifier(not args.no_notify))
+    link = _open_ble_link(cfg["band"])
+    mon = Monitor(link, store, settings=settings, sound=Sound(cfg["alarm.sound"]), notifier=Notifier(cfg["alarm.notify"]),
+                  outputs=watcher.outputs())
+    watcher.follow(mon)
 
     def start_sentinel(session_id: int) -> None:
         # A process of its own (own session: a Ctrl-C or a kill of the monitor's group spares it) that sounds a
         # FAULT alarm if this monitor stops beating without a clean stop (anklet.faults.sentinel).
         cmd = [sys.executable, "-m", "anklet.faults", "--db", str(store.path), "--session", str(session_id),
-               "--sound", args.sound]
+               "--sound", cfg["alarm.sound"]]
         try:
             subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
         except OSError as exc:
@@ -840,11 +845,14 @@ def _cmd_monitor(args: Any) -> int:
 
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, mon.stop)  # a clean stop, not a crash
         task = asyncio.create_task(mon.run(keys=True))
+        watch = asyncio.create_task(watcher.run())  # config.toml changes: taken over, or refused and said so
         try:
             await task
         except asyncio.CancelledError:
             mon.stop()
             await task
+        finally:
+            watch.cancel()
 
     try:
         asyncio.run(main())

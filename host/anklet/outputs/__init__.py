@@ -5,4 +5,8 @@ change, and it may acknowledge or mute through an `OutputControl`. An output tha
 monitor turns that into a FAULT alarm of its own, and the local speaker stays the primary path.
 
 - `base.py`: the contract (BoardState, AlarmItem, OutputControl, AlarmOutput, OutputError).
+- `board.py`: a BoardState from a running monitor.
+- `hub.py`: the monitor's side: start, publish (each tick and at once on a change), acknowledge, failures as FAULTs.
+- `registry.py`: every kind of output, its keys in config.toml, and how to build it from them.
+- `web.py`, `page.html`: the page for a bedside phone (`anklet monitor --web`).
 """

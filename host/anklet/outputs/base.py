@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class OutputError(Exception):
@@ -42,6 +42,8 @@ class BoardState:
     muted_s: float | None = None  # remaining mute
     episode_id: int | None = None  # the episode triage would ask about ("anklet triage last")
     extra: dict[str, str] = field(default_factory=dict)
+    last_ack: str = ""  # "02:13:05 by web page (192.168.1.20)", "" before any acknowledgement
+    triage_done: bool = False  # the answers about episode_id are already saved
 
     @property
     def loudest(self) -> AlarmItem | None:
@@ -57,6 +59,16 @@ class OutputControl(Protocol):
 
     def acknowledge(self, by: str, mute_s: float | None = None) -> int:
         """Acknowledge every active alarm (muting for mute_s, default the monitor's); return how many."""
+        ...
+
+    def triage_form(self, episode_id: int) -> dict[str, Any]:
+        """The triage questions about an episode, what the band measured already filled in (KeyError: no episode)."""
+        ...
+
+    def save_triage(self, episode_id: int, answers: dict[str, Any], by: str) -> dict[str, Any]:
+        """Evaluate the parents' answers with the triage engine, save them with the episode, return the result.
+
+        Raises KeyError (no such episode) or ValueError (a malformed answer; the message names the question)."""
         ...
 
 

@@ -1,0 +1,88 @@
+"""Every kind of alarm output, its settings in config.toml, and how to build it: the one place to add an output.
+
+An output kind declares its keys (under `[outputs.<name>]`; `enabled` is added for every kind) and a `build`
+function that makes the output from its checked settings. `anklet config` shows the keys, config.toml sets them,
+`anklet monitor` builds the enabled outputs with `build_outputs` and hands them to the monitor.
+
+To add one (MQTT, push, ...): write the output (the contract is in base.py), then add an `OutputKind` to `KINDS`
+below with its keys and a `build` that imports the module lazily (an output nobody enabled costs no import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..config import Key, boolean, host_port, text
+from .base import AlarmOutput
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass
+class BuildContext:
+    """What an output may need beside its own settings."""
+
+    config: Config
+    say: Callable[[str], None] = print  # the terminal: where to open the page, what is being published
+    data_dir: str | None = None  # where an output may keep state (the web page's token); None: the default
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    name: str
+    help: str
+    build: Callable[[dict[str, Any], BuildContext], AlarmOutput]
+    keys: dict[str, Key] = field(default_factory=dict)  # without the "outputs.<name>." prefix
+
+    def all_keys(self) -> dict[str, Key]:
+        keys = {"enabled": Key(False, boolean, f"send alarms to {self.help}")}
+        keys.update(self.keys)
+        return {f"outputs.{self.name}.{k}": v for k, v in keys.items()}
+
+
+def _secret(v: Any) -> str:
+    v = text(v)
+    if v and (len(v) < 16 or not all(c.isalnum() or c in "-_" for c in v)):
+        raise ValueError("expected at least 16 letters, digits, - or _ (or empty: made for you)")
+    return v
+
+
+def _build_web(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
+    from .web import WebOutput
+
+    host, port = cfg["listen"]
+    return WebOutput(host, port, token=cfg["token"] or None, say=ctx.say, data_dir=ctx.data_dir)
+
+
+KINDS: dict[str, OutputKind] = {
+    "web": OutputKind(
+        "web", "a page for a bedside phone on the home network (anklet monitor --web)", _build_web,
+        {"listen": Key(("0.0.0.0", 8765), host_port, "HOST:PORT the page is served on (0.0.0.0: the whole home network)"),
+         "token": Key("", _secret, "the secret in the page's address (empty: made once and kept in the data folder)")}),
+}
+
+
+def output_keys() -> dict[str, Key]:
+    out: dict[str, Key] = {}
+    for kind in KINDS.values():
+        out.update(kind.all_keys())
+    return out
+
+
+def settings_of(config: Config, name: str) -> dict[str, Any]:
+    prefix = f"outputs.{name}."
+    return {k[len(prefix):]: v for k, v in config.values.items() if k.startswith(prefix)}
+
+
+def build_outputs(config: Config, ctx: BuildContext | None = None) -> list[AlarmOutput]:
+    """The outputs config.toml (and the command line) enabled, built and not yet started."""
+    ctx = ctx or BuildContext(config)
+    outs = []
+    for name, kind in KINDS.items():
+        cfg = settings_of(config, name)
+        if cfg.get("enabled"):
+            outs.append(kind.build(cfg, ctx))
+    return outs
