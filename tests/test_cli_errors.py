@@ -31,7 +31,7 @@ BAD = [
     (["demo", "--seed", "-1"], "--seed"),
     (["demo", "--db", "old.db"], "exists"),
     (["monitor", "--alarm-s", "5"], "10 to 120"),
-    (["monitor", "--no-data-s", "-1"], "positive"),
+    (["monitor", "--no-data-s", "-1"], "out of range"),
     (["log", "--db", "missing.db"], "no log at"),
     (["log", "--db", "old.db", "--since", "last tuesday"], "cannot read the time"),
     (["log", "--what", "nothing"], "invalid choice"),
