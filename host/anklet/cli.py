@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 # Modules that provide sub-commands, in the order `anklet --help` lists them.
@@ -48,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except sqlite3.DatabaseError as exc:  # a damaged log: say so, never a traceback
+        print(f"anklet: error: the log cannot be read: {exc} (is it an anklet log, undamaged?)", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a missing directory, a permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"anklet: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import heapq
 import math
 import os
@@ -524,9 +525,10 @@ class Monitor:
 
     def _log_failed(self, exc: BaseException) -> None:
         self.faults.log_write(str(exc))
-        # Free what the write-ahead file holds: on a nearly full disk it is what keeps the log from recovering.
-        with contextlib.suppress(Exception):
-            self.store.checkpoint()
+        if "full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
+            # Free what the write-ahead file holds: on a nearly full disk it is what keeps the log from recovering.
+            with contextlib.suppress(Exception):
+                self.store.checkpoint()
 
     async def _flush_pending(self, ack: bool = True) -> None:
         if not self.pending:
@@ -922,8 +924,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--band", help="band address or name (default: the paired band)")
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
     p.add_argument("--alarm-s", type=float, default=ALARM_S_DEFAULT, help="ALARM after this many seconds of rhythm (10-120)")
-    p.add_argument("--mute-min", type=float, default=5.0, help="acknowledging mutes for this many minutes (default 5)")
-    p.add_argument("--no-data-s", type=float, default=30.0, help="FAULT when nothing arrives for longer (default 30)")
+    p.add_argument("--mute-min", type=float, default=5.0, help="acknowledging mutes for this many minutes (default 5, 0 to 60)")
+    p.add_argument("--no-data-s", type=float, default=30.0, help="FAULT when nothing arrives for longer (default 30, 1 to 600 s)")
     p.add_argument("--sound", choices=("auto", "bell", "report"), default="auto",
                    help="auto: play the alarm sound (terminal bell if impossible); bell; report: print only")
     p.add_argument("--no-notify", action="store_true", help="no desktop notifications")

@@ -16,6 +16,7 @@ import sys
 from typing import Any, TextIO
 
 from anklet.cli import CliError
+from anklet.privfile import write_private
 
 from . import render
 from .band import from_store
@@ -56,6 +57,12 @@ def _read_json(path: str, what: str, stdin: TextIO) -> Any:
     except json.JSONDecodeError as exc:
         raise CliError(f"the {what} {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
             from exc
+    except UnicodeDecodeError:
+        raise CliError(f"the {what} {path} is not UTF-8 JSON text") from None
+    except RecursionError:
+        raise CliError(f"the {what} {path} is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise CliError(f"the {what} {path} holds a value anklet cannot read: {exc}") from None
 
 
 def _episode_id(store: Any, text: str) -> int:
@@ -87,7 +94,7 @@ def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, An
     except ImportError as exc:  # the log is another module; say so rather than crash
         raise CliError(f"the event log is not available in this build ({exc}); use --answers") from exc
     try:
-        store = Store(args.db or default_db_path())
+        store = Store(args.db or default_db_path(), readonly=bool(getattr(args, "show", False)))
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
@@ -176,9 +183,11 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
                 errors.append(f"the answers could not be saved in the log: {exc}")
         if args.out:
             try:
-                with open(args.out, "w", encoding="utf-8") as f:
+                def write(f: Any) -> None:
                     json.dump({"answers": saved, "result": result}, f, indent=2, ensure_ascii=False)
                     f.write("\n")
+
+                write_private(args.out, write)  # 0600 like the log
             except OSError as exc:
                 errors.append(f"cannot write {args.out}: {exc.strerror or exc}")
         if errors:
