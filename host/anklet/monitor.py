@@ -271,6 +271,7 @@ class Monitor:
         self._muted_codes: set[str] = set()
         self._fed: dict[int, int] = {}  # boot -> highest seq fed to the rule
         self._committed: dict[int, int] = {}  # boot -> highest seq committed to the log
+        self._unlogged: list[tuple[ActiveAlarm, str, float, dict[str, Any]]] = []  # alarms the log could not take
         self._log_lost = False  # the log file vanished and could not be written again yet
         self._last_boot: int | None = None  # the boot of the latest committed event
         self._last_sound = -1e18
@@ -576,12 +577,6 @@ class Monitor:
         dur = duration_text(d.duration_ms / 1000)
         what, advice = ALARM_TEXT[d.level]
         msg = f"{what} for {dur} at {d.freq_chz / 100:.1f} Hz{advice}"
-        alarm_id = None
-        try:
-            alarm_id = self.store.add_alarm(d.level, now, band_id=self.band_id, boot=e.boot, t_ms=d.t_ms,
-                                            onset_ms=d.onset_ms, message=msg)
-        except _DB_ERRORS as exc:
-            self.faults.log_write(str(exc))
         loud = d.level != "notice"
         if a is None:
             a = ActiveAlarm(key, d.level, d.level, msg, now, loud)
@@ -589,8 +584,8 @@ class Monitor:
         else:
             a.level, a.code, a.message, a.loud = d.level, d.level, msg, a.loud or loud
             a.acked, a.muted_until = False, None  # a higher level sounds, mute or not
-        if alarm_id is not None:
-            a.ids.append(alarm_id)
+        self._log_alarm(a, d.level, now, dict(band_id=self.band_id, boot=e.boot, t_ms=d.t_ms, onset_ms=d.onset_ms,
+                                              message=msg))
         await self._announce(a, AlarmRecord(d.level, d.level, msg, now, d.t_ms))
 
     def _suggest_triage(self, e: DeviceEvent, d: AlarmDecision, now: float) -> None:
@@ -658,15 +653,10 @@ class Monitor:
                 key: tuple[Any, ...] = ("fault", ch.code, self._fault_n)
             else:
                 key = ("fault", ch.code)
-            alarm_id = None
-            try:
-                alarm_id = self.store.add_alarm(ch.level, now, band_id=self.band_id, code=ch.code, message=ch.message)
-            except _DB_ERRORS:
-                pass  # the log_write fault says so
             a = ActiveAlarm(key, ch.level, ch.code, ch.message, now, loud=ch.level == "fault",
                             present=ch.code not in ONE_SHOT)
-            if alarm_id is not None:
-                a.ids.append(alarm_id)
+            self._log_alarm(a, ch.level, now, dict(band_id=self.band_id, code=ch.code, message=ch.message),
+                            fault=ch.code != "log_write")
             if self.muted_until is not None and self.clock.monotonic() < self.muted_until and ch.code in self._muted_codes:
                 a.acked, a.muted_until = True, self.muted_until  # the same trouble again within the mute
             self.active[key] = a
@@ -678,6 +668,32 @@ class Monitor:
                     with contextlib.suppress(*_DB_ERRORS):
                         self.store.end_alarm(i, now)
             self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
+
+    def _log_alarm(self, a: ActiveAlarm, level: str, at: float, kw: dict[str, Any], fault: bool = True) -> None:
+        """Log an alarm; if the log cannot take it now, keep it and try again every tick (`_retry_unlogged`)."""
+        try:
+            a.ids.append(self.store.add_alarm(level, at, **kw))
+        except _DB_ERRORS as exc:
+            if fault:
+                self.faults.log_write(str(exc))
+            if len(self._unlogged) < 10_000:
+                self._unlogged.append((a, level, at, kw))
+
+    def _retry_unlogged(self) -> None:
+        """Alarms the log could not take, and a probe of a log said to be failing: a write that works clears the
+        log_write fault even when no event is waiting."""
+        while self._unlogged:
+            a, level, at, kw = self._unlogged[0]
+            try:
+                a.ids.append(self.store.add_alarm(level, at, **kw))
+            except _DB_ERRORS:
+                return
+            self._unlogged.pop(0)
+            self.faults.log_write(None)
+        if "log_write" in self.faults.active and not self.pending and self._session is not None:
+            with contextlib.suppress(*_DB_ERRORS):
+                self.store.session_alive(self._session, self.clock.now())
+                self.faults.log_write(None)
 
     async def _announce(self, a: ActiveAlarm, rec: AlarmRecord) -> None:
         self.raised.append(rec)
@@ -775,6 +791,7 @@ class Monitor:
                 self.acknowledge(by=r.get("source") or "cli", mute_s=r.get("mute_s"))
         if self.pending:
             await self._flush_pending()
+        self._retry_unlogged()
         if self.connected and mono >= self._next_status and (self._status_task is None or self._status_task.done()):
             # Here, not in the receive loop (it may be waiting), and in a task of its own: a slow band must not
             # hold up the fault checks below.
