@@ -9,8 +9,16 @@ import asyncio
 import sqlite3
 import time
 
-from fault_rig import (LinkRig, activity, emergency_read_only, episode, ext4_fs, fill, repair_and_remount,
-                       small_fs)
+from fault_rig import (
+    LinkRig,
+    activity,
+    emergency_read_only,
+    episode,
+    ext4_fs,
+    fill,
+    repair_and_remount,
+    small_fs,
+)
 
 from anklet.store import Store
 from anklet_fw import events as fw
