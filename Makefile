@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean typecheck sysdeps
+.PHONY: test demo bench lint clean typecheck sysdeps soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,11 @@ lint: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(BIN)/pytest
+
+# The fault harness at length (400 rounds of radio cuts, kills, full and locked disks, deleted logs, clock steps)
+# and the torture tests, for before a release; `make test` runs a CI-sized harness. ANKLET_SEED=N varies it.
+soak: $(STAMP) sysdeps
+	ANKLET_SOAK=1 $(BIN)/pytest -s tests/test_fault_harness.py tests/test_monitor_log_faults.py tests/test_ble_torture.py
 
 # System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model).
 # CI runs as root on Debian.

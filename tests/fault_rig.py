@@ -141,10 +141,9 @@ class LinkRig:
     async def kill_monitor(self) -> None:
         """The monitor dies without a goodbye (as a SIGKILL would leave the band and the log)."""
         assert self.task is not None
+        self.store.db.close()  # first, so that nothing more reaches the log: no clean end of the session
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            self.store.db.close()
         await self.pair.restart_host()
 
     def send(self, recs) -> None:
