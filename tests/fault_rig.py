@@ -143,8 +143,15 @@ class LinkRig:
         assert self.task is not None
         self.store.db.close()  # first, so that nothing more reaches the log: no clean end of the session
         self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.pair.restart_host()
+        try:
+            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 15)
+        except TimeoutError:
+            raise AssertionError("the monitor did not stop within 15 s of its cancellation") from None
+        try:
+            await asyncio.wait_for(self.pair.central.close(), 15)
+        except TimeoutError:
+            raise AssertionError("the host's Bumble device did not close within 15 s") from None
+        await asyncio.wait_for(self.pair.restart_host(), 15)
 
     def send(self, recs) -> None:
         for r in recs:

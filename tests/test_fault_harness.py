@@ -44,12 +44,14 @@ def test_random_faults_lose_nothing_and_silence_no_alarm(tmp_path):
                                                                  backoff_min_s=0.1, backoff_max_s=0.3,
                                                                  link_call_s=2.0),
                                 clock=clock, nblocks=64).start()
+            progress["rig"] = rig
             sent = 0
             episodes = []  # (first t_ms, last t_ms, killed while under way)
             t_ms = 0
             for rnd in range(ROUNDS):
                 fault = faults[rnd % len(faults)] if rnd < len(faults) else rng.choice(faults)
                 stats[fault] += 1
+                progress["round"] = (rnd, fault)
                 # Some activity, then an episode long enough to ALARM, with the fault thrown in mid-episode.
                 batch = [activity(t_ms // 1000 + i) for i in range(rng.randint(3, 12))]
                 rig.send(batch)
@@ -98,7 +100,19 @@ def test_random_faults_lose_nothing_and_silence_no_alarm(tmp_path):
             return False
 
         t0 = time.monotonic()
-        rig, sent, episodes = asyncio.run(asyncio.wait_for(main(), 600 if SOAK else 120))
+        async def guarded():
+            try:
+                return await asyncio.wait_for(main(), 600 if SOAK else 120)
+            except TimeoutError:
+                for t in asyncio.all_tasks():
+                    t.print_stack(limit=8)
+                raise AssertionError(f"the harness hung at {progress.get('round')}: {stats}; raised {rig_codes()}") from None
+
+        def rig_codes():
+            return [r.code for r in progress.get("rig").raised] if progress.get("rig") else []
+
+        progress: dict = {}
+        rig, sent, episodes = asyncio.run(guarded())
         elapsed = time.monotonic() - t0
         logged = rig.logged()
     print(f"fault harness: {ROUNDS} rounds, {sent} events, {len(episodes)} episodes in {elapsed:.1f} s; "

@@ -321,17 +321,24 @@ class Monitor:
         try:
             await self._stop.wait()
         finally:
-            link_task.cancel()
-            tick_task.cancel()
-            if self._status_task is not None:
-                self._status_task.cancel()
-            for t in (link_task, tick_task, *self._tasks, *([self._status_task] if self._status_task else [])):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            # The loops also watch the flag: a cancellation swallowed inside a link call (asyncio.wait_for in 3.11
+            # can lose one that races with a result) must not keep the monitor from stopping.
+            self._stop.set()
+            tasks = [link_task, tick_task, *self._tasks, *([self._status_task] if self._status_task else [])]
+            for _ in range(3):
+                for t in tasks:
+                    t.cancel()
+                done, left = await asyncio.wait(tasks, timeout=self.s.link_call_s)
+                for t in done:
+                    if not t.cancelled():
+                        t.exception()  # retrieved: the loops report their own errors
+                if not left:
+                    break
+                tasks = list(left)
             if restore_keys:
                 restore_keys()
             with contextlib.suppress(Exception):
-                await self.link.disconnect()
+                await self._bounded(self.link.disconnect(), "disconnect")
             await self._flush_pending(ack=False)
             end = self.clock.now()
             if self._session is not None:
@@ -401,7 +408,7 @@ class Monitor:
                 self.connected = False
                 self.link_state = "lost, reconnecting"
                 with contextlib.suppress(Exception):
-                    await self.link.disconnect()
+                    await self._bounded(self.link.disconnect(), "disconnect")
 
     async def _sleep_or_stop(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
@@ -470,8 +477,10 @@ class Monitor:
         lost: LinkError | None = None
         async with self._flush_lock:
             self.pending.extend(batch)
-            if len(self.pending) > self.s.max_pending:  # still on the band, which was not acknowledged
-                del self.pending[: len(self.pending) - self.s.max_pending]
+            if len(self.pending) > self.s.max_pending:
+                # Forget the newest, never the oldest: acknowledging a later event would release older ones the
+                # log never got. The newest stay on the band (not acknowledged) and come again on a reconnect.
+                del self.pending[self.s.max_pending:]
             flags, ack = self._commit(now)
         for e in batch:
             if e.seq is None or e.boot is None:
