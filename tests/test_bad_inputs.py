@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import resource
@@ -24,10 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def anklet(*argv: str, timeout: float = 60, mem_mb: int | None = None) -> subprocess.CompletedProcess:
-    """The command in a process of its own (its memory capped with mem_mb)."""
+    """The command in this process (an exception escaping main() fails the test with its traceback), or in a
+    process of its own with its memory capped at mem_mb."""
+    if mem_mb is None:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(argv))
+            except SystemExit as exc:  # argparse
+                code = exc.code if isinstance(exc.code, int) else 2
+        return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
     def cap():
-        if mem_mb:
-            resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
+        resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
 
     code = "import sys; from anklet.cli import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout,
