@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ FAST = dict(no_data_s=3.0, tick_s=0.1, status_s=0.5, poll_s=0.1, backoff_min_s=0
 def small_fs(path: Path, size_kb: int):
     """A tmpfs of size_kb at path (root only: the tests skip where mounting is not permitted)."""
     path.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("needs mount (Debian: mount)")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(path)],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -45,6 +48,9 @@ def small_fs(path: Path, size_kb: int):
 def ext4_fs(path: Path, image: Path, size_mb: int = 4):
     """An ext4 filesystem on a loop device at path, mounted errors=remount-ro as distributions do (root only)."""
     path.mkdir(parents=True, exist_ok=True)
+    missing = [t for t in ("mkfs.ext4", "e2fsck", "findmnt", "mount") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (Debian: e2fsprogs, util-linux, mount)")
     with open(image, "wb") as f:
         f.truncate(size_mb << 20)
     r = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True)
