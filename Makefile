@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: test demo bench lint clean typecheck sysdeps band32 FORCE
+.PHONY: test demo bench lint clean typecheck sysdeps band32 soak FORCE
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(DEV_STAMP)
 
 test: $(DEV_STAMP) sysdeps lint band32
 	$(BIN)/pytest
+
+# The fault harness at length (400 rounds of radio cuts, kills, full and locked disks, deleted logs, clock steps)
+# and the torture tests, for before a release; `make test` runs a CI-sized harness. ANKLET_SEED=N varies it.
+soak: $(DEV_STAMP) sysdeps
+	ANKLET_SOAK=1 $(BIN)/pytest -s tests/test_fault_harness.py tests/test_monitor_log_faults.py tests/test_ble_torture.py
 
 # System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model),
 # chromium and chromium-driver (the bedside page in a real browser), and gcc-multilib (gcc -m32, for the

@@ -137,3 +137,19 @@ def test_anklet_monitor_refuses_a_bad_file_naming_the_key(home, monkeypatch):
     args = parser.parse_args(["monitor", "--db", str(home / "n.db")])
     with pytest.raises(CliError, match=r"config.toml: alarm.no_data_s: -1 is out of range"):
         args.func(args)
+
+
+def test_the_file_refuses_exactly_what_the_monitor_refuses():
+    from anklet.monitor import MUTE_MAX_S, SETTING_RANGES
+
+    keys = config.BASE_KEYS
+    for key, name, scale in (("alarm.no_data_s", "no_data_s", 1), ("alarm.repeat_s", "repeat_s", 1),
+                             ("alarm.mute_min", "mute_s", 60)):
+        lo, hi, _ = SETTING_RANGES[name]
+        check = keys[key].check
+        check(lo / scale)
+        check(hi / scale)
+        for bad in (lo / scale - 0.5, hi / scale + 0.5, float("nan"), float("inf")):
+            with pytest.raises(ValueError):
+                check(bad)
+    assert SETTING_RANGES["mute_s"][1] == MUTE_MAX_S

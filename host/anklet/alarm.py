@@ -22,7 +22,7 @@ LEVELS = ("notice", "alarm", "escalation")
 
 def check_alarm_s(value: float) -> float:
     lo, hi = ALARM_S_RANGE
-    if not lo <= value <= hi:
+    if not isinstance(value, (int, float)) or not lo <= value <= hi:  # nan and inf fail this too
         raise ValueError(f"alarm threshold {value} s is out of range: it must be {lo} to {hi} s")
     return value
 

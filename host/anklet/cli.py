@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 
 # Modules that provide sub-commands, in the order `anklet --help` lists them.
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except sqlite3.DatabaseError as exc:  # a damaged log: say so, never a traceback
+        print(f"anklet: error: the log cannot be read: {exc} (is it an anklet log, undamaged?)", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a missing directory, a permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"anklet: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a fault of anklet, not of the user: one line, the details on request
         if os.environ.get("ANKLET_DEBUG"):
             raise

@@ -114,13 +114,14 @@ def show(v: Any) -> str:
     return str(v)
 
 
-# The monitor's own keys; the outputs add theirs (anklet.outputs.registry).
+# The monitor's own keys; the outputs add theirs (anklet.outputs.registry). The ranges are the monitor's
+# (anklet.monitor.SETTING_RANGES, check_alarm_s); tests/test_config.py holds them equal.
 BASE_KEYS: dict[str, Key] = {
     "band": Key(None, optional_text, "band address or name (default: the paired band)"),
     "alarm.alarm_s": Key(20.0, number(10, 120, "s"), "ALARM after this many seconds of rhythmic shaking"),
-    "alarm.no_data_s": Key(30.0, number(5, 600, "s"), "FAULT when nothing arrives from the band for longer"),
+    "alarm.no_data_s": Key(30.0, number(1, 600, "s"), "FAULT when nothing arrives from the band for longer"),
     "alarm.mute_min": Key(5.0, number(0, 60, "min"), "acknowledging mutes for this many minutes"),
-    "alarm.repeat_s": Key(10.0, number(2, 300, "s"), "an unacknowledged alarm sounds (and pushes) again this often"),
+    "alarm.repeat_s": Key(10.0, number(1, 300, "s"), "an unacknowledged alarm sounds (and pushes) again this often"),
     "alarm.sound": Key("auto", choice("auto", "bell", "report"), "auto: the alarm sound; bell; report: print only"),
     "alarm.notify": Key(True, boolean, "desktop notifications"),
 }

@@ -46,6 +46,7 @@ CODES = {
     "battery_low": "band battery low",
     "battery_critical": "band battery critically low",
     "log_write": "the log cannot be written",
+    "log_deleted": "the log file was deleted or replaced while the monitor wrote to it",
     "band_reset": "the band restarted",
     "dropped": "the band dropped events",
     "sound": "the alarm could not be sounded",
@@ -54,7 +55,7 @@ CODES = {
     "band_sensor": "the band cannot read its motion sensor",
     "band_flash": "the band cannot store events",
 }
-ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify"})
+ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
 WARNINGS = frozenset({"notify"})
 
@@ -137,6 +138,9 @@ class FaultTracker:
         """The result of writing to the log: None when it worked."""
         self._set("log_write", error is not None, f"the log cannot be written ({error}); events stay on the band "
                                                   "until it can, alarms still work")
+
+    def log_deleted(self, message: str) -> None:
+        self._once("log_deleted", message)
 
     def sound_failed(self, reason: str) -> None:
         self._once("sound", f"the alarm could not be sounded: {reason}")

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .cli import CliError
+from .monitor import check_mute_s
+from .privfile import write_private
 from .report import edf
 from .store import Store, StoreError, default_db_path
 from .timeparse import FORMS, TimeError, parse_time
@@ -37,12 +39,13 @@ def parse_when(text: str | None, now: float | None = None, opt: str = "--since/-
         raise CliError(f"{opt}: {exc}") from None
 
 
-def _open(path: str | None, must_exist: bool = True) -> Store:
+def _open(path: str | None, must_exist: bool = True, readonly: bool = False) -> Store:
+    """The log; `readonly` for commands that only read it (never writes, works while the monitor writes)."""
     p = Path(path) if path else default_db_path()
     if must_exist and not p.exists():
         raise CliError(f"no log at {p} (has `anklet monitor` run? use --db PATH)")
     try:
-        return Store(p)
+        return Store(p, readonly=readonly)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
 
@@ -79,7 +82,7 @@ def register(subparsers: Any) -> None:
                               description="Acknowledge every active alarm of the running monitor and mute it; alarms "
                                           "still present sound again when the mute ends. A new episode always alarms.")
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
-    p.add_argument("--mute-min", type=float, default=5.0, help="minutes before still-present alarms sound again (default 5)")
+    p.add_argument("--mute-min", type=float, default=5.0, help="minutes before still-present alarms sound again (default 5, 0 to 60)")
     p.set_defaults(func=cmd_ack)
 
 
@@ -124,7 +127,7 @@ def _alarm_line(r: dict[str, Any]) -> str:
 
 
 def cmd_log(args: Any) -> int:
-    store = _open(args.db)
+    store = _open(args.db, readonly=True)
     try:
         parts = ("episodes", "alarms", "events") if args.what == "all" else (args.what,)
         out = sys.stdout
@@ -156,9 +159,8 @@ def _csv_value(v: Any) -> Any:
 
 def cmd_export(args: Any) -> int:
     if args.edf:
-        with _open(args.db) as store:
-            edf.export_cmd(args, store, parse_when(args.since, opt="--since"),
-                           parse_when(args.until, opt="--until"))
+        with _open(args.db, readonly=True) as store:
+            edf.export_cmd(args, store, parse_when(args.since, opt="--since"), parse_when(args.until, opt="--until"))
         if args.out is None:
             return 0
     if args.out is None:
@@ -169,7 +171,7 @@ def cmd_export(args: Any) -> int:
     what = args.what or ("all" if fmt == "json" else "events")
     if fmt == "csv" and what == "all":
         raise CliError("CSV holds one table: choose --what events, episodes or alarms")
-    store = _open(args.db)
+    store = _open(args.db, readonly=True)
     try:
         if what == "all":
             data: Any = {w: _rows(store, args, w) for w in ("events", "episodes", "alarms")}
@@ -177,12 +179,7 @@ def cmd_export(args: Any) -> int:
             data = _rows(store, args, what)
     finally:
         store.close()
-    out = sys.stdout if args.out == "-" else None
-    try:
-        fh = out or open(args.out, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise CliError(f"cannot write {args.out}: {exc.strerror}") from exc
-    try:
+    def write(fh: Any) -> None:
         if fmt == "json":
             json.dump(data, fh, indent=1)
             fh.write("\n")
@@ -192,9 +189,15 @@ def cmd_export(args: Any) -> int:
             w.writerow(cols)
             for r in data:
                 w.writerow([_csv_value(r.get(c)) for c in cols])
-    finally:
-        if out is None:
-            fh.close()
+
+    out = sys.stdout if args.out == "-" else None
+    if out is not None:
+        write(out)
+    else:
+        try:
+            write_private(args.out, write)  # 0600 like the log; a full disk leaves no truncated file
+        except OSError as exc:
+            raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     if out is None:
         n = sum(len(v) for v in data.values()) if isinstance(data, dict) else len(data)
         print(f"wrote {n} rows to {args.out}", file=sys.stderr)
@@ -205,8 +208,10 @@ def cmd_ack(args: Any) -> int:
     store = _open(args.db)
     now = time.time()
     try:
-        if args.mute_min < 0:
-            raise CliError("--mute-min cannot be negative")
+        try:
+            check_mute_s(args.mute_min * 60)
+        except ValueError as exc:
+            raise CliError(f"--mute-min {args.mute_min:g}: {exc}") from None
         running = store.running_session(now)
         if running is not None:
             store.request("ack", now, mute_s=args.mute_min * 60, source="cli")

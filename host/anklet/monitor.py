@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import heapq
+import math
 import os
 import random
 import sqlite3
@@ -46,16 +48,25 @@ from .link import BandLink, LinkError, LinkLost
 from .outputs.hub import OutputHub
 from .records import AlarmDecision, DeviceEvent
 from .statusview import Snapshot, StatusView, clock_text, duration_text
-from .store import Store
+from .store import Store, StoreError
 
 _DB_ERRORS = (sqlite3.Error, OSError)
+LOCK_WAIT_S = 0.05  # real seconds a log write waits for another process's lock
+MUTE_MAX_S = 3600.0  # an acknowledgement mutes for at most an hour
 
 
 # -- clocks ----------------------------------------------------------------------------------
 
 
 class Clock(Protocol):
+    """Two clocks: `now()` is wall time, for the log and what parents read; `monotonic()` times every delay and
+    repeat (no data for 30 s, mute 5 minutes, sound repeats, status reads), so a wall-clock step (NTP, a
+    daylight-saving mistake, a parent setting the clock) can neither delay a FAULT nor stop an ALARM repeating.
+    `sleep()` waits on the monotonic clock."""
+
     def now(self) -> float: ...
+
+    def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
 
@@ -64,6 +75,9 @@ class RealClock:
     def now(self) -> float:
         return time.time()
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
@@ -71,16 +85,25 @@ class RealClock:
 class VirtualClock:
     """Time that moves only when told: `advance(dt)` / `set(t)` wake the sleepers that are due.
 
-    Tests drive it directly; the demo's virtual band drives it from its sample clock.
+    Tests drive it directly; the demo's virtual band drives it from its sample clock. `t` is the monotonic
+    time; the wall clock reads `t + wall_offset`, and `step_wall(dt)` steps the wall clock alone, as NTP or a
+    parent changing the computer's clock would.
     """
 
     def __init__(self, start: float = 1_790_000_000.0) -> None:
         self.t = float(start)
+        self.wall_offset = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._n = 0
 
     def now(self) -> float:
+        return self.t + self.wall_offset
+
+    def monotonic(self) -> float:
         return self.t
+
+    def step_wall(self, seconds: float) -> None:
+        self.wall_offset += seconds
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -100,6 +123,19 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self.set(self.t + seconds)
+
+
+class WallStepClock(RealClock):
+    """The real clocks with the wall clock stepped by `offset` seconds: for fault drills (`step_wall`)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def step_wall(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 # -- settings and state ------------------------------------------------------------------------
@@ -126,9 +162,36 @@ class Settings:
     max_pending: int = 100_000  # events held in memory while the log cannot be written
 
     def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"setting {name} must be a finite number, not {value!r}")
         check_alarm_s(self.alarm_s)
-        if self.no_data_s <= 0 or self.mute_s < 0 or self.repeat_s <= 0:
-            raise ValueError("no_data_s and repeat_s must be positive, mute_s not negative")
+        for name, (lo, hi, what) in SETTING_RANGES.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"{what} {value:g} is out of range: it must be {lo:g} to {hi:g}")
+
+
+# Every setting that governs an alarm has a finite range (docs/failures.md lists them): name -> (lo, hi, what).
+SETTING_RANGES: dict[str, tuple[float, float, str]] = {
+    "no_data_s": (1.0, 600.0, "the no-data limit (s)"),
+    "mute_s": (0.0, MUTE_MAX_S, "the mute after an acknowledgement (s)"),
+    "repeat_s": (1.0, 300.0, "the alarm repeat interval (s)"),
+    "status_s": (0.05, 300.0, "the status read interval (s)"),
+    "tick_s": (0.01, 10.0, "the housekeeping interval (s)"),
+    "heartbeat_s": (0.1, 60.0, "the heartbeat interval (s)"),
+    "link_call_s": (0.01, 60.0, "the link call limit (s)"),
+    "battery_low_pct": (0, 100, "the low-battery threshold (%)"),
+    "battery_critical_pct": (0, 100, "the critical-battery threshold (%)"),
+    "max_pending": (1, 10_000_000, "the events held while the log cannot be written"),
+}
+
+
+def check_mute_s(mute_s: float) -> float:
+    """A mute must end: finite, 0 to MUTE_MAX_S seconds (60 minutes)."""
+    if not isinstance(mute_s, (int, float)) or not math.isfinite(mute_s) or not 0 <= mute_s <= MUTE_MAX_S:
+        raise ValueError(f"a mute of {mute_s!r} s is out of range: it must be 0 to {MUTE_MAX_S / 60:g} minutes")
+    return float(mute_s)
 
 
 @dataclass
@@ -186,9 +249,13 @@ class Monitor:
         self.notifier = notifier or Notifier()
         self.view = view or StatusView()
         self.band_id = link.band_id
+        with contextlib.suppress(*_DB_ERRORS):
+            # Another process's write lock (`anklet ack`, a triage being saved, a stray sqlite3 shell) must not
+            # hold up the event loop: a write waits at most this long, then is retried at the next tick.
+            store.set_busy_timeout(LOCK_WAIT_S)
         self.rule = AlarmRule(self.s.alarm_s)
         self.faults = FaultTracker(self.s.no_data_s, self.s.battery_low_pct, self.s.battery_critical_pct,
-                                   start=self.clock.now())
+                                   start=self.clock.monotonic())
         self.active: dict[tuple[Any, ...], ActiveAlarm] = {}
         self.raised: list[AlarmRecord] = []
         self.link_state = "starting"
@@ -201,10 +268,14 @@ class Monitor:
         self.worn: bool | None = None
         self.activity = ""
         self.episode: tuple[int, int, int] | None = None  # (boot, onset_ms, last t_ms)
-        self._band_now: tuple[int, float] | None = None  # (t_ms, host time) of the latest event
+        self._band_now: tuple[int, float] | None = None  # (t_ms, monotonic time) of the latest event
         self.muted_until: float | None = None
         self._muted_codes: set[str] = set()
         self._fed: dict[int, int] = {}  # boot -> highest seq fed to the rule
+        self._committed: dict[int, int] = {}  # boot -> highest seq committed to the log
+        self._unlogged: list[tuple[ActiveAlarm, str, float, dict[str, Any]]] = []  # alarms the log could not take
+        self._log_lost = False  # the log file vanished and could not be written again yet
+        self._last_boot: int | None = None  # the boot of the latest committed event
         self._last_sound = -1e18
         self._sound_errors: set[str] = set()
         self._stop = asyncio.Event()
@@ -254,17 +325,24 @@ class Monitor:
         try:
             await self._stop.wait()
         finally:
-            link_task.cancel()
-            tick_task.cancel()
-            if self._status_task is not None:
-                self._status_task.cancel()
-            for t in (link_task, tick_task, *self._tasks, *([self._status_task] if self._status_task else [])):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            # The loops also watch the flag: a cancellation swallowed inside a link call (asyncio.wait_for in 3.11
+            # can lose one that races with a result) must not keep the monitor from stopping.
+            self._stop.set()
+            tasks = [link_task, tick_task, *self._tasks, *([self._status_task] if self._status_task else [])]
+            for _ in range(3):
+                for t in tasks:
+                    t.cancel()
+                done, left = await asyncio.wait(tasks, timeout=self.s.link_call_s)
+                for t in done:
+                    if not t.cancelled():
+                        t.exception()  # retrieved: the loops report their own errors
+                if not left:
+                    break
+                tasks = list(left)
             if restore_keys:
                 restore_keys()
             with contextlib.suppress(Exception):
-                await self.link.disconnect()
+                await self._bounded(self.link.disconnect(), "disconnect")
             await self._flush_pending(ack=False)
             await self.outputs.close()
             end = self.clock.now()
@@ -284,7 +362,7 @@ class Monitor:
                 raise
             except Exception as exc:  # a bug must not end the night's watch silently
                 self.faults.host_crashed(f"internal error in the monitor's {name} loop: {type(exc).__name__}: {exc}")
-                await self._faults_changed(self.clock.now())
+                await self._faults_changed()
                 await asyncio.sleep(0.5)
 
     def _spawn(self, coro: Any) -> None:
@@ -305,7 +383,9 @@ class Monitor:
             try:
                 resume = self.store.last_seq(self.band_id)
             except _DB_ERRORS:
-                resume = max(self._fed.values()) if self._fed else None
+                # Resume after what is committed, never after what was only fed to the rule: the band must resend
+                # what the log does not hold.
+                resume = self._committed.get(self._last_boot) if self._last_boot is not None else None
             try:
                 await self.link.connect(resume)
             except asyncio.CancelledError:
@@ -333,7 +413,7 @@ class Monitor:
                 self.connected = False
                 self.link_state = "lost, reconnecting"
                 with contextlib.suppress(Exception):
-                    await self.link.disconnect()
+                    await self._bounded(self.link.disconnect(), "disconnect")
 
     async def _sleep_or_stop(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
@@ -345,7 +425,7 @@ class Monitor:
             stopper.cancel()
 
     async def _receive(self) -> None:
-        self._next_status = self.clock.now() + self.s.status_s
+        self._next_status = self.clock.monotonic() + self.s.status_s
         await self._read_status()
         while not self._stop.is_set():
             e = await self._next_event(self.s.poll_s)
@@ -380,37 +460,55 @@ class Monitor:
 
     async def _read_status(self) -> None:
         st = await self._bounded(self.link.status(), "status read")
-        now = self.clock.now()
-        self.faults.data(now)
+        self.faults.data(self.clock.monotonic())
         self.battery = (st.battery_pct, st.battery_mv)
         self.worn = st.worn
         self.faults.status(st.battery_pct, st.worn, st.battery_mv)
-        await self._faults_changed(now)
+        await self._faults_changed()
 
     async def _handle(self, batch: list[DeviceEvent]) -> None:
+        """Commit, feed the alarm rule, acknowledge.
+
+        The rule is fed from what was received, whatever the log does (a full disk, a read-only remount, another
+        process's write lock must not silence an episode), and before the acknowledgement: a radio drop between
+        commit and acknowledgement must not skip the rule for the batch (the band resends it, but the log then
+        calls it old).
+        """
         now = self.clock.now()
         self.received += len(batch)
-        self.faults.data(now)
-        self._band_now = (batch[-1].t_ms, now)
+        mono = self.clock.monotonic()
+        self.faults.data(mono)
+        self._band_now = (batch[-1].t_ms, mono)
+        lost: LinkError | None = None
         async with self._flush_lock:
             self.pending.extend(batch)
-            if len(self.pending) > self.s.max_pending:  # still on the band, which was not acknowledged
-                del self.pending[: len(self.pending) - self.s.max_pending]
-            flags = await self._flush(now)
+            if len(self.pending) > self.s.max_pending:
+                # Forget the newest, never the oldest: acknowledging a later event would release older ones the
+                # log never got. The newest stay on the band (not acknowledged) and come again on a reconnect.
+                del self.pending[self.s.max_pending:]
+            flags, ack = self._commit(now)
         for e in batch:
-            key = (e.boot, e.seq)
             if e.seq is None or e.boot is None:
                 continue  # the log refused it and said so
-            new = flags.get(key, True)  # not written (log failing): judge by what the rule has seen
-            if new and e.seq > self._fed.get(e.boot, -1):
+            # False: a resend the log already holds. None: not written (the log is failing): judged by what
+            # the rule has seen, so an event received again after the log recovers is not fed twice.
+            new = flags.get((e.boot, e.seq))
+            if new is not False and e.seq > self._fed.get(e.boot, -1):
                 self._fed[e.boot] = e.seq
                 await self._consume(e, now)
-        await self._faults_changed(now)
+        await self._faults_changed()
+        if ack is not None:
+            try:
+                await self._bounded(self.link.ack(*ack), "acknowledgement")  # only now may the band forget them
+            except LinkError as exc:
+                lost = exc
+        if lost is not None:
+            raise lost  # committed; the band resends and the log ignores the repeats
 
-    async def _flush(self, now: float, ack: bool = True) -> dict[tuple[int | None, int | None], bool]:
-        """Commit pending events, then acknowledge them to the band. {} if the log could not be written."""
+    def _commit(self, now: float) -> tuple[dict[tuple[int | None, int | None], bool], tuple[int, int] | None]:
+        """Commit pending events: ({(boot, seq): new}, (boot, seq) to acknowledge). ({}, None) if the log failed."""
         if not self.pending:
-            return {}
+            return {}, None
         batch = self.pending
         try:
             flags = self.store.insert_events(self.band_id, batch, now)
@@ -423,28 +521,38 @@ class Monitor:
                     flags.append(False)
                     self.view.line(now, f"refused an event from the band: {one}", "warning")
                 except _DB_ERRORS as db_exc:
-                    self.faults.log_write(str(db_exc))
-                    return {}
+                    self._log_failed(db_exc)
+                    return {}, None
             self.view.line(now, f"some events were refused: {exc}", "warning")
         except _DB_ERRORS as exc:
-            self.faults.log_write(str(exc))
-            return {}
+            self._log_failed(exc)
+            return {}, None
         self.faults.log_write(None)
         self.pending = []
         self.logged += sum(flags)
+        for e in batch:
+            if e.boot is not None and e.seq is not None:
+                self._committed[e.boot] = max(e.seq, self._committed.get(e.boot, -1))
+                self._last_boot = e.boot
         last = batch[-1]
-        if ack and last.boot is not None and last.seq is not None:
-            await self._bounded(self.link.ack(last.boot, last.seq), "acknowledgement")  # only now may the band forget them
-        return {(e.boot, e.seq): new for e, new in zip(batch, flags, strict=True)}
+        ack = None if last.boot is None or last.seq is None else (last.boot, last.seq)
+        return {(e.boot, e.seq): new for e, new in zip(batch, flags, strict=True)}, ack
+
+    def _log_failed(self, exc: BaseException) -> None:
+        self.faults.log_write(str(exc))
+        if "full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
+            # Free what the write-ahead file holds: on a nearly full disk it is what keeps the log from recovering.
+            with contextlib.suppress(Exception):
+                self.store.checkpoint()
 
     async def _flush_pending(self, ack: bool = True) -> None:
         if not self.pending:
             return
         async with self._flush_lock:
-            try:
-                await self._flush(self.clock.now(), ack=ack and self.connected)
-            except LinkError:
-                pass  # committed; the band resends and the log ignores the repeats
+            _, last = self._commit(self.clock.now())
+            if last is not None and ack and self.connected:
+                with contextlib.suppress(LinkError):  # committed; the band resends and the log ignores the repeats
+                    await self._bounded(self.link.ack(*last), "acknowledgement")
 
     # -- what events mean ---------------------------------------------------------------------------
 
@@ -483,12 +591,6 @@ class Monitor:
         dur = duration_text(d.duration_ms / 1000)
         what, advice = ALARM_TEXT[d.level]
         msg = f"{what} for {dur} at {d.freq_chz / 100:.1f} Hz{advice}"
-        alarm_id = None
-        try:
-            alarm_id = self.store.add_alarm(d.level, now, band_id=self.band_id, boot=e.boot, t_ms=d.t_ms,
-                                            onset_ms=d.onset_ms, message=msg)
-        except _DB_ERRORS as exc:
-            self.faults.log_write(str(exc))
         loud = d.level != "notice"
         if a is None:
             a = ActiveAlarm(key, d.level, d.level, msg, now, loud)
@@ -496,8 +598,8 @@ class Monitor:
         else:
             a.level, a.code, a.message, a.loud = d.level, d.level, msg, a.loud or loud
             a.acked, a.muted_until = False, None  # a higher level sounds, mute or not
-        if alarm_id is not None:
-            a.ids.append(alarm_id)
+        self._log_alarm(a, d.level, now, dict(band_id=self.band_id, boot=e.boot, t_ms=d.t_ms, onset_ms=d.onset_ms,
+                                              message=msg))
         await self._announce(a, AlarmRecord(d.level, d.level, msg, now, d.t_ms))
 
     def _suggest_triage(self, e: DeviceEvent, d: AlarmDecision, now: float) -> None:
@@ -553,9 +655,10 @@ class Monitor:
                                          "(saved with the episode; `anklet triage --show` prints it again)", "info")
         return result
 
-    async def _faults_changed(self, now: float) -> None:
-        for ch in self.faults.check(now):
-            await self._fault(ch, now)
+    async def _faults_changed(self) -> None:
+        """Raise and clear faults: decided on the monotonic clock, logged at wall time."""
+        for ch in self.faults.check(self.clock.monotonic()):
+            await self._fault(ch, self.clock.now())
 
     async def _fault(self, ch: FaultChange, now: float) -> None:
         if ch.raised:
@@ -564,16 +667,11 @@ class Monitor:
                 key: tuple[Any, ...] = ("fault", ch.code, self._fault_n)
             else:
                 key = ("fault", ch.code)
-            alarm_id = None
-            try:
-                alarm_id = self.store.add_alarm(ch.level, now, band_id=self.band_id, code=ch.code, message=ch.message)
-            except _DB_ERRORS:
-                pass  # the log_write fault says so
             a = ActiveAlarm(key, ch.level, ch.code, ch.message, now, loud=ch.level == "fault",
                             present=ch.code not in ONE_SHOT)
-            if alarm_id is not None:
-                a.ids.append(alarm_id)
-            if self.muted_until is not None and now < self.muted_until and ch.code in self._muted_codes:
+            self._log_alarm(a, ch.level, now, dict(band_id=self.band_id, code=ch.code, message=ch.message),
+                            fault=ch.code != "log_write")
+            if self.muted_until is not None and self.clock.monotonic() < self.muted_until and ch.code in self._muted_codes:
                 a.acked, a.muted_until = True, self.muted_until  # the same trouble again within the mute
             self.active[key] = a
             await self._announce(a, AlarmRecord(ch.level, ch.code, ch.message, now))
@@ -586,6 +684,32 @@ class Monitor:
             self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
             self.outputs.changed()
 
+    def _log_alarm(self, a: ActiveAlarm, level: str, at: float, kw: dict[str, Any], fault: bool = True) -> None:
+        """Log an alarm; if the log cannot take it now, keep it and try again every tick (`_retry_unlogged`)."""
+        try:
+            a.ids.append(self.store.add_alarm(level, at, **kw))
+        except _DB_ERRORS as exc:
+            if fault:
+                self.faults.log_write(str(exc))
+            if len(self._unlogged) < 10_000:
+                self._unlogged.append((a, level, at, kw))
+
+    def _retry_unlogged(self) -> None:
+        """Alarms the log could not take, and a probe of a log said to be failing: a write that works clears the
+        log_write fault even when no event is waiting."""
+        while self._unlogged:
+            a, level, at, kw = self._unlogged[0]
+            try:
+                a.ids.append(self.store.add_alarm(level, at, **kw))
+            except _DB_ERRORS:
+                return
+            self._unlogged.pop(0)
+            self.faults.log_write(None)
+        if "log_write" in self.faults.active and not self.pending and self._session is not None:
+            with contextlib.suppress(*_DB_ERRORS):
+                self.store.session_alive(self._session, self.clock.now())
+                self.faults.log_write(None)
+
     async def _announce(self, a: ActiveAlarm, rec: AlarmRecord) -> None:
         self.raised.append(rec)
         self.view.line(rec.at, a.describe() + (" (muted)" if a.acked else ""), a.level)
@@ -595,7 +719,7 @@ class Monitor:
         if a.level != "warning":
             self._spawn(self._notify(a))
         if a.loud and not a.acked:
-            self._last_sound = self.clock.now()
+            self._last_sound = self.clock.monotonic()
             self._spawn(self._sound(a, rec))
 
     async def _notify(self, a: ActiveAlarm) -> None:
@@ -605,7 +729,7 @@ class Monitor:
         if err and self.notifier.sent == 0 and "notify" not in self._sound_errors:
             self._sound_errors.add("notify")
             self.faults.notify_failed(err)
-            await self._faults_changed(self.clock.now())
+            await self._faults_changed()
 
     async def _sound(self, a: ActiveAlarm | None, rec: AlarmRecord | None = None) -> None:
         result = await self.sound.play()
@@ -618,28 +742,33 @@ class Monitor:
         if result.error and result.error not in self._sound_errors:
             self._sound_errors.add(result.error)
             self.faults.sound_failed(f"{result.error}; used {result.how}")
-            await self._faults_changed(self.clock.now())
+            await self._faults_changed()
 
     # -- acknowledge and mute --------------------------------------------------------------------
 
     def acknowledge(self, by: str = "key", mute_s: float | None = None) -> int:
         """Silence every active alarm and mute them for mute_s; return how many were acknowledged."""
-        now = self.clock.now()
-        mute = self.s.mute_s if mute_s is None else mute_s
+        now, mono = self.clock.now(), self.clock.monotonic()
+        mute = self.s.mute_s
+        if mute_s is not None:
+            try:
+                mute = check_mute_s(mute_s)
+            except ValueError as exc:  # an old or hand-made request: the default mute, and say so
+                self.view.line(now, f"{exc}; muting for the default {duration_text(mute)}", "warning")
         ids: list[int] = []
         n = 0
         for key, a in list(self.active.items()):
             if a.acked:
                 continue
             n += 1
-            a.acked, a.muted_until = True, now + mute
+            a.acked, a.muted_until = True, mono + mute
             ids += a.ids
             if key[0] == "fault":
                 self._muted_codes.add(a.code)
             if not a.present:
                 del self.active[key]
         if n:
-            self.muted_until = now + mute
+            self.muted_until = mono + mute
         with contextlib.suppress(*_DB_ERRORS):
             self.store.ack_alarms(ids, now, by)
         if n:
@@ -659,12 +788,17 @@ class Monitor:
             await self.clock.sleep(self.s.tick_s)
             now = self.clock.now()
             await self.tick(now)
-            if self._session is not None and now >= next_beat:
-                next_beat = now + self.s.heartbeat_s
+            mono = self.clock.monotonic()
+            if self._session is not None and mono >= next_beat:
+                next_beat = mono + self.s.heartbeat_s
                 with contextlib.suppress(*_DB_ERRORS):
                     self.store.session_alive(self._session, now)
 
-    async def tick(self, now: float) -> None:
+    async def tick(self, now: float | None = None) -> None:
+        """Housekeeping; `now` is the wall time for the log, every delay is timed on the monotonic clock."""
+        now = self.clock.now() if now is None else now
+        mono = self.clock.monotonic()
+        self._check_log_file(now)
         try:
             requests = self.store.take_requests(now)
         except _DB_ERRORS:
@@ -674,42 +808,62 @@ class Monitor:
                 self.acknowledge(by=r.get("source") or "cli", mute_s=r.get("mute_s"))
         if self.pending:
             await self._flush_pending()
-        if self.connected and now >= self._next_status and (self._status_task is None or self._status_task.done()):
+        self._retry_unlogged()
+        if self.connected and mono >= self._next_status and (self._status_task is None or self._status_task.done()):
             # Here, not in the receive loop (it may be waiting), and in a task of its own: a slow band must not
             # hold up the fault checks below.
-            self._next_status = now + self.s.status_s
+            self._next_status = mono + self.s.status_s
             self._status_task = asyncio.create_task(self._status_poll())
-        await self._faults_changed(now)
-        if self.muted_until is not None and now >= self.muted_until:
+        await self._faults_changed()
+        if self.muted_until is not None and mono >= self.muted_until:
             self.muted_until = None
             self._muted_codes.clear()
         for key, a in list(self.active.items()):
-            if a.acked and a.muted_until is not None and now >= a.muted_until:
+            if a.acked and a.muted_until is not None and mono >= a.muted_until:
                 if a.present:
                     a.acked, a.muted_until = False, None
                     await self._announce(a, AlarmRecord(a.level, a.code, "mute over, still: " + a.message, now))
                 else:
                     del self.active[key]
         loud = [a for a in self.active.values() if a.loud and not a.acked]
-        if loud and now - self._last_sound >= self.s.repeat_s:
-            self._last_sound = now
+        if loud and mono - self._last_sound >= self.s.repeat_s:
+            self._last_sound = mono
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
         self.outputs.tick(now)
 
+    def _check_log_file(self, now: float) -> None:
+        """The log file deleted or replaced under the monitor: say so loudly, write a new one, keep logging."""
+        if not self.store.replaced():
+            return
+        try:
+            kept = self.store.reopen()
+            self.store.set_busy_timeout(LOCK_WAIT_S)
+        except (*_DB_ERRORS, StoreError) as exc:
+            if not self._log_lost:
+                self._log_lost = True
+                self.faults.log_deleted(f"the log file {self.store.path} was deleted or replaced and cannot be "
+                                        f"written again ({exc}); events stay in memory and on the band")
+            self.faults.log_write(str(exc))
+            return
+        self._log_lost = False
+        self.faults.log_deleted(f"the log file {self.store.path} was deleted or replaced during the night; it was "
+                                f"written again from what the monitor held ({kept} events) and logging goes on")
+
     def snapshot(self, now: float | None = None) -> Snapshot:
         now = self.clock.now() if now is None else now
+        mono = self.clock.monotonic()
         episode = ""
         if self.episode is not None and self._band_now is not None:
             boot, onset, _ = self.episode
             band_t, at = self._band_now
-            running = (band_t + (now - at) * 1000 - onset) / 1000
+            running = (band_t + (mono - at) * 1000 - onset) / 1000
             level = self.rule.level
             episode = f"rhythmic movement for {duration_text(max(0.0, running))}" + (f" ({level.upper()})" if level else "")
         alarms = sorted((a for a in self.active.values() if not a.acked), key=lambda a: (_RANK.get(a.level, 9), a.since))
-        muted = None if self.muted_until is None else max(0.0, self.muted_until - now)
+        muted = None if self.muted_until is None else max(0.0, self.muted_until - mono)
         return Snapshot(
-            now=now, band=self.band_id, link=self.link_state, silent_s=self.faults.silent_for(now),
+            now=now, band=self.band_id, link=self.link_state, silent_s=self.faults.silent_for(mono),
             battery_pct=self.battery[0] if self.battery else None, battery_mv=self.battery[1] if self.battery else None,
             worn=self.worn, activity=self.activity, episode=episode, alarms=[a.describe() for a in alarms],
             muted_s=muted, logged=self.logged,

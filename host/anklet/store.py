@@ -150,6 +150,8 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 RESEND_MAX_S = 24 * 3600.0  # an event logged longer ago than this is never legitimately resent
 _BOOT_BITS = 16
+WAL_PAGES = 16  # checkpoint the write-ahead file every 16 pages (64 KB)
+WAL_LIMIT = 64 * 1024  # and cut it back to this size after
 
 
 def default_db_path() -> Path:
@@ -318,10 +320,16 @@ def _validate(event: DeviceEvent, band_id: str) -> tuple[int, int]:
 class Store:
     """The log. One instance per thread; `close()` it (or use `with`)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0, readonly: bool = False) -> None:
+        """Open (and create, bring up to date) the log; `readonly` opens an existing anklet log for reading only:
+        it never writes, works while another process holds a write transaction, and refuses what is not a log."""
         self.path = Path(path)
+        self.readonly = readonly
         if str(path) == ":memory:":
             raise StoreError("the log must be a file (WAL mode); use a temporary directory in tests")
+        if readonly:
+            self._open_readonly(timeout)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Create it ourselves so it is never world-readable, not even for a moment.
@@ -329,19 +337,96 @@ class Store:
             os.close(fd)
             if self.path.stat().st_mode & 0o077:
                 os.chmod(self.path, 0o600)
+            self.inode = self._inode()
         except OSError as exc:
             raise StoreError(f"cannot open the log {self.path}: {exc.strerror or exc}") from exc
         try:
             self.db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            self._refuse_foreign()
             mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"the log {self.path} cannot use WAL mode (got {mode}); is it on a network drive?")
             self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged event must survive power loss
             self.db.execute("PRAGMA foreign_keys=ON")
+            # A small write-ahead file: checkpointed every WAL_PAGES pages (not SQLite's 1,000, 4 MB) and cut back
+            # to WAL_LIMIT bytes after, so a nearly full disk is not filled by the WAL and the log recovers when
+            # a little room comes back.
+            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the log {self.path}: {exc}") from exc
+
+    def _open_readonly(self, timeout: float) -> None:
+        if not self.path.is_file():
+            raise StoreError(f"no log at {self.path}")
+        try:
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                                      isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA query_only=ON")
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"schema_version", "events", "alarms", "episodes"} <= tables:
+                raise StoreError(f"{self.path} is not an anklet log")
+            version = self.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the log {self.path}: {exc} (is it an anklet log, undamaged?)") from exc
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"the log {self.path} has schema version {version}, this anklet reads {SCHEMA_VERSION}: "
+                             + ("upgrade anklet" if version > SCHEMA_VERSION else "run `anklet monitor` once to update it"))
+        self.inode = self._inode()
+
+    def _refuse_foreign(self) -> None:
+        """Never write anklet's schema into another program's SQLite file."""
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            raise StoreError(f"{self.path} is an SQLite file but not an anklet log: choose another --db")
+
+    def _inode(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def replaced(self) -> bool:
+        """Has the file at `path` been deleted or replaced since it was opened?"""
+        return self._inode() != self.inode
+
+    def reopen(self) -> int:
+        """After the file was deleted or replaced: write everything this connection still holds (the deleted
+        file stays readable while it is open) into a new log at `path`, and use that. Returns the events kept."""
+        tmp = self.path.with_name(self.path.name + ".restore")
+        for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            stale.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        new = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            self.db.backup(new)
+            new.execute("PRAGMA journal_mode=DELETE")  # one file to move into place
+        finally:
+            new.close()
+        if self.path.exists() and self.path.stat().st_size > 0:
+            # Something else now lives at the path (a new file with data): keep it beside, never over it.
+            os.replace(self.path, self.path.with_name(self.path.name + f".displaced-{int(time.time())}"))
+        for side in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            side.unlink(missing_ok=True)
+        os.replace(tmp, self.path)
+        old = self.db
+        timeout = 5.0
+        self.__init__(self.path, timeout=timeout)  # type: ignore[misc]
+        old.close()
+        return self.count_events()
+
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a write waits for another process's write lock before it fails (and is retried later)."""
+        self.db.execute(f"PRAGMA busy_timeout={max(0, int(seconds * 1000))}")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead file into the log and cut it to nothing (frees disk space; fails harmlessly)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- housekeeping -------------------------------------------------------------
 

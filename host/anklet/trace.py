@@ -20,6 +20,10 @@ import numpy as np
 from anklet_fw import dsp
 
 HEADER = ("t", "ax", "ay", "az")
+# A trace is one recording of at most a night and a day, sampled without long holes: beyond these a file is
+# refused with its line, before anything as large as the resampled night is allocated.
+MAX_DURATION_S = 26 * 3600.0
+MAX_GAP_S = 600.0
 
 
 class TraceError(ValueError):
@@ -51,7 +55,7 @@ def _check_line(lineno: int, line: str) -> None:
 
 
 def parse(text: str, source: str = "<string>") -> Trace:
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()  # a byte-order mark (spreadsheets write one) is not data
     if not lines:
         raise TraceError(f"{source}: empty file (expected a header line 't,ax,ay,az')")
     header = tuple(h.strip().lower() for h in lines[0].split(","))
@@ -80,13 +84,21 @@ def parse(text: str, source: str = "<string>") -> Trace:
     if len(bad):
         i = int(bad[0]) + 3  # data row i+1 is file line i+3
         raise TraceError(f"{source}: line {i}: time {float(data[i - 2, 0]):g} does not increase (previous {float(data[i - 3, 0]):g})")
+    gap = int(np.argmax(dt))
+    if dt[gap] > MAX_GAP_S:
+        i = gap + 3
+        raise TraceError(f"{source}: line {i}: {float(dt[gap]):g} s without a sample (at most {MAX_GAP_S:g} s): "
+                         "is the time column in seconds?")
+    if data[-1, 0] - data[0, 0] > MAX_DURATION_S:
+        raise TraceError(f"{source}: the trace lasts {float(data[-1, 0] - data[0, 0]):g} s, longer than "
+                         f"{MAX_DURATION_S / 3600:g} h: is the time column in seconds?")
     return Trace(data[:, 0].copy(), data[:, 1:4].copy(), source)
 
 
 def read(path: str | Path) -> Trace:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise TraceError(f"{p}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError:

@@ -86,7 +86,7 @@ def cmd_report(args: Any) -> int:
         if pdf.suffix.lower() != ".pdf":
             raise CliError(f"--pdf {pdf}: name the file .pdf")
     try:
-        store = Store(db)
+        store = Store(db, readonly=True)  # reads only: works while the monitor writes
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import trace
+from ..privfile import private_path
 from ..store import Store
 from .raw import Recording
 
@@ -140,23 +141,23 @@ def write(rec: Recording, path: str | Path, store: Store | None = None, band_id:
         notes.append((n / prep.fs, -1.0, "End of recording (padding follows)"))
     notes.sort(key=lambda x: x[0])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w = pyedflib.EdfWriter(str(path), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
-    try:
-        pmax = DIGITAL_MAX / prep.cpg
-        w.setSignalHeaders([{
-            "label": label, "dimension": "g", "sample_frequency": prep.fs, "physical_min": -pmax,
-            "physical_max": pmax, "digital_min": -DIGITAL_MAX, "digital_max": DIGITAL_MAX,
-            "transducer": "anklet band accelerometer", "prefilter": "resampled" if prep.resampled else "",
-        } for label in LABELS])
-        w.setStartdatetime(start.astimezone().replace(tzinfo=None))
-        w.setEquipment("anklet_band")
-        w.setRecordingAdditional(("raw_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in rec.path.name))[:40])
-        w.writeSamples([np.ascontiguousarray(digital[:, k]) for k in range(3)], digital=True)
-        for onset, dur, text in notes:
-            w.writeAnnotation(onset, dur, text[:200])
-    finally:
-        w.close()
+    with private_path(path, make_dirs=True) as tmp:  # 0600 like the log, and never left half-written
+        w = pyedflib.EdfWriter(str(tmp), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
+        try:
+            pmax = DIGITAL_MAX / prep.cpg
+            w.setSignalHeaders([{
+                "label": label, "dimension": "g", "sample_frequency": prep.fs, "physical_min": -pmax,
+                "physical_max": pmax, "digital_min": -DIGITAL_MAX, "digital_max": DIGITAL_MAX,
+                "transducer": "anklet band accelerometer", "prefilter": "resampled" if prep.resampled else "",
+            } for label in LABELS])
+            w.setStartdatetime(start.astimezone().replace(tzinfo=None))
+            w.setEquipment("anklet_band")
+            w.setRecordingAdditional(("raw_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in rec.path.name))[:40])
+            w.writeSamples([np.ascontiguousarray(digital[:, k]) for k in range(3)], digital=True)
+            for onset, dur, text in notes:
+                w.writeAnnotation(onset, dur, text[:200])
+        finally:
+            w.close()
     return {"path": str(path), "samples": n, "fs": prep.fs, "full_scale_g": DIGITAL_MAX / prep.cpg, "exact": prep.exact,
             "resampled": prep.resampled, "clipped": prep.clipped, "annotations": len(notes), "start": start}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from anklet.cli import CliError
+from anklet.privfile import write_private
 
 from . import render
 from .band import describe, from_store, latest_episode, short_name
@@ -59,6 +60,12 @@ def _read_json(path: str, what: str, stdin: TextIO) -> Any:
     except json.JSONDecodeError as exc:
         raise CliError(f"the {what} {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
             from exc
+    except UnicodeDecodeError:
+        raise CliError(f"the {what} {path} is not UTF-8 JSON text") from None
+    except RecursionError:
+        raise CliError(f"the {what} {path} is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise CliError(f"the {what} {path} holds a value anklet cannot read: {exc}") from None
 
 
 def _episode_id(store: Any, text: str) -> int:
@@ -93,7 +100,7 @@ def _open_episode(args: argparse.Namespace) -> tuple[Any, Any, int, dict[str, An
     if not path.exists():  # asking about an episode never creates a log (nor its folder)
         raise CliError(f"no log at {path} (has `anklet monitor` run? use --db PATH)")
     try:
-        store = Store(path)
+        store = Store(path, readonly=bool(getattr(args, "show", False)))
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
@@ -184,9 +191,11 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
                 errors.append(f"the answers could not be saved in the log: {exc}")
         if args.out:
             try:
-                with open(args.out, "w", encoding="utf-8") as f:
+                def write(f: Any) -> None:
                     json.dump({"answers": saved, "result": result}, f, indent=2, ensure_ascii=False)
                     f.write("\n")
+
+                write_private(args.out, write)  # 0600 like the log
             except OSError as exc:
                 errors.append(f"cannot write {args.out}: {exc.strerror or exc}")
         if errors:
