@@ -50,7 +50,7 @@ class FakeBLE:
         self.irq_fn = fn
 
     def gatts_register_services(self, svcs):
-        return ((11, 12, 13, 14),)
+        return ((11, 12, 13, 14, 15),)
 
     def gatts_set_buffer(self, h, n, append=False):
         pass
@@ -96,7 +96,7 @@ for i in range(5):
 irq(1, (7, 0, b"\x01\x02\x03\x04\x05\x06"))
 irq(31, (7, 3, 0))
 check(ble.dropped == [7] and ble.passkeys == [], "pairing refused outside pairing mode")
-ble.values[13] = packet.encode_control(packet.OP_RESUME, 1, packet.RESUME_OLDEST)
+ble.values[13] = packet.encode_control(packet.OP_RESUME, 1, packet.RESUME_OLDEST, packet.BOOT_UNKNOWN)
 irq(3, (7, 13))
 radio.service()
 check(ble.notes[-1][0] == 13 and packet.decode_reply(ble.notes[-1][1])[2] == packet.ERR_STATE, "unsecured: ERR_STATE")
@@ -113,7 +113,7 @@ irq(21, (9, 247))
 irq(28, (9, 1, 1, 1, 16))
 check(radio.secure, "secure")
 ble.notes = []
-ble.values[13] = packet.encode_control(packet.OP_RESUME, 2, 2)
+ble.values[13] = packet.encode_control(packet.OP_RESUME, 2, 2, 4)
 irq(3, (9, 13))
 radio.service()
 events = [packet.decode(d) for h, d in ble.notes if h == 11]
@@ -211,6 +211,7 @@ def test_an_unreadable_record_is_skipped_not_spun_on():
 
     class Q:
         dropped = 0
+        lost = 0
 
         def first_seq(self):
             return 1
@@ -247,7 +248,7 @@ def test_an_unreadable_record_is_skipped_not_spun_on():
             self.fn = fn
 
         def gatts_register_services(self, s):
-            return ((1, 2, 3, 4),)
+            return ((1, 2, 3, 4, 5),)
 
         def gatts_set_buffer(self, *a):
             pass
@@ -267,6 +268,6 @@ def test_an_unreadable_record_is_skipped_not_spun_on():
     ble.fn(1, (5, 0, b""))
     ble.fn(21, (5, 100))
     ble.fn(28, (5, 1, 1, 1, 16))
-    radio._control(packet.encode_control(packet.OP_RESUME, 1, packet.RESUME_OLDEST))
+    radio._control(packet.encode_control(packet.OP_RESUME, 1, packet.RESUME_OLDEST, packet.BOOT_UNKNOWN))
     radio.service()
     assert ble.sent == [1, 3] and radio.unreadable == 1
