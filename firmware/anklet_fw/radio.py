@@ -159,8 +159,9 @@ def load_passkey(path):
 class Bonds:
     """The bonding secrets the BLE stack hands us (_IRQ_SET_SECRET), kept in a file so bonds survive a reset."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, limit=MAX_BOND_ITEMS):
         self.path = path
+        self.limit = limit
         self.items = []  # [sec_type, key, value]
         if path:
             self._load()
@@ -226,7 +227,7 @@ class Bonds:
                 self._save()
                 return True
         if value is not None:
-            if len(self.items) >= MAX_BOND_ITEMS:
+            if len(self.items) >= self.limit:
                 return False
             self.items.append([sec_type, key, bytes(value)])
             self._save()

@@ -37,7 +37,7 @@ GAP_LABELS = {
 NOT_WATCHING = ("no_data", "not_running", "not_worn", "battery_critical", "log_write")
 ONE_SHOT_LABELS = {
     "band_reset": "The band restarted",
-    "dropped": "The band dropped events (its queue was full)",
+    "dropped": "Events lost on the band (a gap in its sequence: count and cause in the message)",
     "sound": "The alarm could not be sounded",
     "host_crash": "The monitor stopped unexpectedly",
     "notify": "Desktop notifications not available",
