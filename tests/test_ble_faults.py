@@ -274,3 +274,26 @@ def test_pair_passkey_on_the_platform_stack_is_refused_clearly(tmp_path, capsys)
     assert main(["pair", "F0:F1:F2:F3:F4:F5", "--passkey", "123456", "--pairings", str(tmp_path / "b.json")]) == 2
     err = capsys.readouterr().err
     assert "--passkey cannot be passed" in err and "without --passkey" in err
+
+
+def test_events_lost_on_the_band_are_a_gap_on_the_night_report(tmp_path):
+    from datetime import datetime
+
+    from anklet.records import DeviceEvent
+    from anklet.report.data import gather_night, night_of
+    from anklet.store import Store
+
+    store = Store(tmp_path / "log.db")
+    base = datetime(2026, 3, 4, 22, 0).astimezone().timestamp()
+    evs = [DeviceEvent("boot", 0, {"reason": 1, "boot_count": 1, "fw_version": 1}, 1, 1)]
+    evs += [DeviceEvent("activity", 60000 * s, {"movement_mg": 5}, s, 1) for s in range(2, 61) if not 21 <= s <= 40]
+    evs.append(DeviceEvent("dropped", 3_600_000, {"count": 20, "first_seq": 21, "last_seq": 40, "cause": 1,
+                                                  "total": 20}, 61, 1))
+    for e in evs:
+        store.add_events("band-a", [e], base + e.t_ms / 1000)
+    night = gather_night(store, night_of(datetime.fromtimestamp(base).astimezone()))
+    store.close()
+    lost = [g for g in night.gaps if g.kind == "events_lost"]
+    assert len(lost) == 1 and not lost[0].watching
+    assert round(lost[0].duration_s) == 21 * 60  # from event 20 to event 41
+    assert "20 events (seq 21-40) lost on the band: its queue was full" in lost[0].messages[0]
