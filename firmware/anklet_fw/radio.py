@@ -208,12 +208,6 @@ class Bonds:
                 return v
         return None
 
-    def has(self, sec_type, key):
-        for t, k, _ in self.items:
-            if t == sec_type and k == key:
-                return True
-        return False
-
     def set(self, sec_type, key, value):
         """Store, replace or (value None) delete a secret. A new one is refused (False) when the table is full:
         an old bond, the parents' host, is never evicted to make room."""
