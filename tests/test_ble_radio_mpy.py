@@ -161,6 +161,23 @@ for i in range(radio._raw_n - 1):
     radio.raw_push(5, 6, 7)
 fs, rg, first, rows = packet.decode_raw(ble.notes[-1][1])
 check(fs == 50 and rg == 8 and rows[0] == (1, 2, 3), "raw frame decodes")
+
+# The window full (16 unacknowledged): an episode START beyond it still goes out, on the alerts characteristic.
+ble.notes = []
+for i in range(20):
+    q.append((4, 0, i, 0, 0, 0, 0, 0, 0))
+q.append((1, 0, 0, 0, 0, 0, 0, 0, 0))
+radio.service()
+radio.service()
+al = [packet.decode(d) for h, d in ble.notes if h == 15]
+check([(e[0], e[2]) for e in al] == [(26, 1)], "START beyond the full window on alerts once: %r" % (al,))
+# A stranger: no key kept outside a passkey pairing; a link encrypted without authentication is dropped.
+irq(2, (9, 0, b""))
+ble.dropped = []
+irq(1, (12, 0, b"\x01\x01\x01\x01\x01\x01"))
+check(irq(30, (1, b"stranger", b"keys")) is False and radio.secrets_refused == 1, "no key from a stranger")
+irq(28, (12, 1, 0, 1, 16))
+check(ble.dropped == [12] and not radio.secure, "Just Works link dropped")
 print("RADIO OK", radio.sent, radio.bad_frames)
 """
 
@@ -181,11 +198,11 @@ def script(tmp_path):
 def test_radio_under_micropython(script):
     if not MPY.exists():
         pytest.fail(f"{MPY} missing: run `make .venv/.installed`")
-    assert "RADIO OK 3 1" in _run([str(MPY), str(script)])
+    assert "RADIO OK 18 1" in _run([str(MPY), str(script)])
 
 
 def test_radio_under_cpython(script):
-    assert "RADIO OK 3 1" in _run([sys.executable, str(script)])
+    assert "RADIO OK 18 1" in _run([sys.executable, str(script)])
 
 
 @pytest.mark.parametrize("module", ["radio.py", "packet.py"])
