@@ -96,7 +96,7 @@ class EventQueue:
         self._rep_n = array("i", [0, 0, 0])
         self._rep_first = array("i", [0, 0, 0])
         self._rep_last = array("i", [0, 0, 0])
-        self._zero = bytearray(1)  # programmed over a damaged slot's version byte: counted, never again
+        self._zero = bytearray(2)  # programmed over a damaged slot's version and kind: counted, never again
         self._seq0 = array("i", [0] * self.nring)
         self._cnt = array("i", [0] * self.nring)
         self._pkt = bytearray(_SIZE)  # append's encoding buffer
@@ -327,9 +327,10 @@ class EventQueue:
         self.lost += n
 
     def _damaged(self, b, slot, seq):
-        # A damaged record in _rbuf: lost. Counted once: its version byte is then programmed to 0, which
-        # marks it counted across reads and resets. True if it was counted now.
-        if self._rbuf[0] == 0:
+        # A damaged record in _rbuf: lost. Counted once: its version and kind bytes are then programmed to 0,
+        # which marks it counted across reads and resets (one flipped bit cannot make both 0: every kind is
+        # at least 1). True if it was counted now.
+        if self._rbuf[0] == 0 and self._rbuf[1] == 0:
             return False
         self._note_lost(LOST_FLASH, seq, seq)
         try:
