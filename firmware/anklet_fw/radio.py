@@ -515,14 +515,13 @@ class Radio:
         self.ble.gatts_write(self.h_status, self._stbuf)
 
     def _mine(self, after, boot):
-        """Can this band show that the host's seq `after`, logged under boot id `boot`, is one it wrote?"""
+        """May RESUME(after, boot) release what this band holds up to `after`? Only if it wrote `after` under
+        that boot id: a wiped or re-flashed band holding a record `after` of its own would release it unsent."""
         q = self.queue
         if boot == packet.BOOT_UNKNOWN:
             return True  # a host that cannot say (its log unreadable): the old rule, seq range only
-        if after == q.acked_seq():
-            return True  # acknowledged to a host on this flash: a wiped band has acknowledged nothing
         if after < q.first_seq():
-            return False  # released or dropped without an ack: nothing left to compare
+            return True  # acknowledged or dropped already: the RESUME releases nothing (a gap it reports)
         buf = self._evbuf
         if not q.read_into(after, buf):
             return True  # damaged in flash, reported as lost: the seq range has to do
