@@ -223,7 +223,6 @@ class BleakLink(BandLink):
         self.band_lost_total: int | None = None  # the band's running count of events it lost (status frame)
         self._early: list[DeviceEvent] = []
         self._early_hi = -1  # highest seq received ahead, per connection
-        self._last_boot: int | None = None  # boot id of the last event delivered
         self.bad_packets = 0
         self.duplicates = 0
         self.resyncs = 0
@@ -583,7 +582,6 @@ class BleakLink(BandLink):
                 return await self._take(data)
             return None
         self._expected = seq + 1
-        self._last_boot = boot
         try:
             return DeviceEvent.from_record((kind, t_ms, *values), seq, boot)
         except ValueError as exc:
