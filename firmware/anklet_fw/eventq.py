@@ -236,10 +236,6 @@ class EventQueue:
     def next_seq(self):
         return self._next
 
-    def acked_seq(self):
-        """The last acknowledged seq (-1: none ever)."""
-        return self._acked
-
     def depth(self):
         return self._next - self._first
 
