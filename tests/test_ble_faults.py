@@ -297,3 +297,53 @@ def test_events_lost_on_the_band_are_a_gap_on_the_night_report(tmp_path):
     assert len(lost) == 1 and not lost[0].watching
     assert round(lost[0].duration_s) == 21 * 60  # from event 20 to event 41
     assert "20 events (seq 21-40) lost on the band: its queue was full" in lost[0].messages[0]
+
+
+def test_the_monitor_resumes_with_its_logs_boot_and_a_wiped_band_loses_nothing_it_holds(tmp_path):
+    """The real monitor over the link: its log ends with seq 100 of boot 0x7a31; the band it meets was wiped
+    (boot 0x2001, 130 events). The monitor's RESUME carries the log's boot id, the band refuses it, and all
+    130 events are logged, with a FAULT saying the band was wiped."""
+    import io
+    import time
+
+    from anklet.alerts import Notifier, Sound
+    from anklet.monitor import Monitor, Settings
+    from anklet.records import DeviceEvent
+    from anklet.statusview import StatusView
+    from anklet.store import Store
+
+    async def main():
+        pair = await virtual_pair()
+        q = EventQueue(RamFlash(8, 4096), boot=0x2001)
+        radio = start_radio(pair, q, boot=0x2001, uid=UID, pairing_s=60,
+                            status=lambda: (4100, 95, 1, 0, 60, 0x000100))
+        link = link_for(pair, await bond(pair, PairingStore(tmp_path / "b.json")))
+        db = Store(tmp_path / "log.db")
+        db.add_events(link.band_id, [DeviceEvent("activity", 1000 * s, {"movement_mg": 1}, s, 0x7A31)
+                                     for s in range(1, 101)], time.time() - 60)
+        for i in range(130):
+            append(q, activity(i))
+        out = io.StringIO()
+        mon = Monitor(link, db, settings=Settings(tick_s=0.1, status_s=0.5, poll_s=0.1, backoff_min_s=0.1,
+                                                  backoff_max_s=0.3),
+                      sound=Sound("report", out=out), notifier=Notifier(False), view=StatusView(out=out, tty=False))
+        raised = []
+        mon.on_alarm = raised.append
+        task = asyncio.get_running_loop().create_task(mon.run())
+        radio.kick()
+        for _ in range(300):
+            if q.depth() == 0 and q.next_seq() == 131:
+                break
+            await asyncio.sleep(0.02)
+        mon.stop()
+        await asyncio.wait_for(task, 10)
+        rows = db.db.execute("SELECT boot & 65535, seq FROM events WHERE band = ? ORDER BY id",
+                             (link.band_id,)).fetchall()
+        db.close()
+        await pair.close()
+        return [tuple(r) for r in rows], raised
+
+    rows, raised = run(main())
+    assert rows[100:] == [(0x2001, s) for s in range(1, 131)]  # none of the wiped band's events released unseen
+    wiped = [r for r in raised if r.code == "dropped"]
+    assert len(wiped) == 1 and "wiped" in wiped[0].message and wiped[0].level == "fault"
