@@ -47,7 +47,7 @@ def test_band_frame_decoders_only_raise_packet_errors(data):
 @given(st.sampled_from([packet.OP_ACK, packet.OP_RESUME, packet.OP_TIME, packet.OP_SETTING, packet.OP_RAW,
                         packet.OP_IDENTIFY]), st.integers(0, 255), st.data())
 def test_control_round_trip_and_single_bit_flips_are_caught(op, token, data):
-    widths = {packet.OP_ACK: (4, 2), packet.OP_RESUME: (4,), packet.OP_TIME: (4, 2), packet.OP_SETTING: (1, 4),
+    widths = {packet.OP_ACK: (4, 2), packet.OP_RESUME: (4, 2), packet.OP_TIME: (4, 2), packet.OP_SETTING: (1, 4),
               packet.OP_RAW: (1,), packet.OP_IDENTIFY: (1,)}[op]
     args = []
     for i, w in enumerate(widths):

@@ -82,7 +82,7 @@ def test_unpaired_central_cannot_read_write_or_subscribe(tmp_path):
         client = BleakClient(pair.band_address, backend=pair.central.client_backend, timeout=5)
         await client.connect()
         for op in (client.read_gatt_char(STATUS_UUID),
-                   client.write_gatt_char(CONTROL_UUID, packet.encode_control(packet.OP_RESUME, 1, 0), response=True),
+                   client.write_gatt_char(CONTROL_UUID, packet.encode_control(packet.OP_RESUME, 1, 0, 0), response=True),
                    client.start_notify(EVENTS_UUID, lambda c, d: None)):
             with pytest.raises(BleakGATTProtocolError) as info:
                 await op
@@ -533,8 +533,9 @@ def test_events_the_band_dropped_are_reported_by_the_host(tmp_path):
         await link.connect(0)  # the host had committed nothing yet
         first = await link.next_event(2)
         await pair.close()
-        return first, q.dropped, link.errors
+        return first, q.dropped, link.gaps
 
-    first, dropped, errors = run(main())
+    first, dropped, gaps = run(main())
     assert first.seq == dropped + 1
-    assert errors == [f"band no longer holds events 1 to {dropped} (dropped when its queue was full)"]
+    assert [(g.first, g.last, g.count, g.cause) for g in gaps] == [(1, dropped, dropped, "band")]
+    assert f"no longer holds events 1 to {dropped}" in gaps[0].message

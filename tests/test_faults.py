@@ -296,3 +296,21 @@ def test_sentinel_process_outlives_a_killed_monitor(tmp_path):
         s = Store(db)
         s.db.execute("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", (time.time(),))  # and it leaves
         s.close()
+
+
+def test_every_gap_is_one_fault_with_its_count_and_cause():
+    from anklet.link import Gap
+    from anklet_fw.status import FLAG_SETTINGS
+
+    ft = FaultTracker()
+    ft.gap(Gap(5, 9, 5, "band", "the band no longer holds events 5 to 9"))
+    ft.event(DeviceEvent("dropped", 0, {"count": 5, "first_seq": 5, "last_seq": 9, "cause": 2, "total": 5}, 12, 1))
+    ft.event(DeviceEvent("dropped", 0, {"count": 3, "first_seq": 20, "last_seq": 22, "cause": 1, "total": 8}, 30, 1))
+    ft.gap(Gap(None, None, None, "wiped", "the band was wiped"))
+    changes = ft.check(0.0)
+    lost = [c for c in changes if c.code == "dropped"]
+    assert [c.level for c in lost] == ["fault"] * 3  # the gap 5-9 and its DROPPED report are one FAULT
+    assert "queue was full" in lost[1].message and "3 events (seq 20-22)" in lost[1].message
+    assert "8 lost on this band in all" in lost[1].message and "wiped" in lost[2].message
+    ft.event(DeviceEvent("status", 0, {"battery_pct": 80, "worn": 1, "flags": FLAG_SETTINGS}, 31, 1))
+    assert [c.code for c in ft.check(0.0) if c.raised] == ["band_settings"]

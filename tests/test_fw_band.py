@@ -75,11 +75,15 @@ def run_seconds(b, chip, clock, seconds, fs=FS):
         b.step()
 
 
-def queued(b):
+def queued(b, holes=0):
+    # `holes`: how many seqs may be unreadable (a record cut by a power loss: its seq burnt, reported lost)
     out = []
     buf = bytearray(42)
     for s in range(b.queue.first_seq(), b.queue.next_seq()):
-        assert b.queue.read_into(s, buf)
+        if not b.queue.read_into(s, buf):
+            holes -= 1
+            assert holes >= 0, s
+            continue
         seq, boot, kind, t_ms, f = packet.decode(buf)
         out.append((seq, boot, kind, t_ms, list(f)))
     return out
@@ -145,7 +149,7 @@ def test_reset_keeps_unacknowledged_events_and_counts_boots():
     assert b2.boot_count == 2
     assert after[: len(before) - 3] == before[3:]
     boot = after[-1]
-    assert boot[2] == ev.BOOT and boot[1] == 2 and boot[4][0] == bandmod.REASON_WATCHDOG
+    assert boot[2] == ev.BOOT and boot[1] == b2.boot_id == (b.boot_id + 1) & 0xFFFF and boot[4][0] == bandmod.REASON_WATCHDOG
     assert boot[0] == before[-1][0] + 1
 
 
@@ -229,8 +233,12 @@ def test_power_cut_while_running_loses_no_queued_event():
         flash.budget = None
         b2, _, _, _, _ = rig(shaking(1, 1), flash=flash)
         assert b2.boot_count == 2
-        after = {e[0]: e for e in queued(b2)}
+        after = {e[0]: e for e in queued(b2, holes=1)}
         for seq, e in written.items():
             assert after.get(seq) == e, (cut, seq)
-        assert after[max(after)][2] == ev.BOOT and after[max(after)][1] == 2
+        last = after[max(after)]
+        if last[2] == ev.DROPPED:  # the cut record was found damaged: reported after the BOOT event
+            assert last[4][:2] == [1, max(after) - 2] and last[4][3] == 2  # one record, LOST_FLASH
+            last = after[max(after) - 1]
+        assert last[2] == ev.BOOT and last[1] == b2.boot_id
     assert cuts == 42

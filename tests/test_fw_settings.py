@@ -97,3 +97,38 @@ def test_older_records_load_with_defaults_for_new_names():
     assert s2["start_s"] == 7 and s2["rhythm_min"] == PARAMS["rhythm_min"][0] and s2["status_s"] == 60
     assert "rhythm_min=5" in s2.problems[0]
     assert len(NAMES) == len(set(NAMES))
+
+
+def test_a_flip_in_the_newest_settings_record_is_reported_not_silent():
+    dev = RamFlash(2, 256)  # 3 records of 72 bytes a block
+    s = Settings(dev)
+    s.set("start_s", 7)
+    s.set("start_s", 9)
+    slot = s.log.slot
+    dev.mem[1 * slot + 10] ^= 0x04  # one bit of the newest record (slot 1)
+    s2 = Settings(dev)
+    assert s2["start_s"] == 7  # the older record stands...
+    assert s2.problems and "newest stored settings are damaged" in s2.problems[0]  # ...and it says so
+    s2.set("start_s", 9)  # setting them again clears it
+    assert Settings(dev).problems == [] and s2.problems == []
+    # The first record of a block just begun, damaged: the newest record of the other block is older.
+    s3 = Settings(dev)
+    s3.set("start_s", 11)  # the block is full: this one begins block 1
+    dev.mem[256 + 10] ^= 0x01
+    s4 = Settings(dev)
+    assert s4["start_s"] == 9 and "damaged" in s4.problems[0]
+
+
+def test_boot_ids_differ_after_a_wipe():
+    ids = set()
+    for _ in range(4):
+        b = BootLog(RamFlash(2, 128))  # a wiped flash each time
+        b.record(1)
+        ids.add(b.boot_id)
+    assert len(ids) > 1  # a random base, not 1 every time (4 draws of 16 bits)
+    dev = RamFlash(2, 128)
+    b = BootLog(dev)
+    b.record(1)
+    b2 = BootLog(dev)
+    b2.record(3)
+    assert b2.count == 2 and b2.boot_id == (b.boot_id + 1) & 0xFFFF

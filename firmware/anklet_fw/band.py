@@ -75,7 +75,7 @@ class Band:
         self.settings = Settings(s_dev, rates=rates, defaults={"fs": rates[len(rates) // 2]})
         self.boots = BootLog(b_dev)
         self.boot_count = self.boots.record(reset_reason)
-        self.boot_id = self.boot_count & 0xFFFF
+        self.boot_id = self.boots.boot_id  # never the ids of the band's flash before a wipe
         self.reset_reason = reset_reason
         self.queue = EventQueue(q_dev, self.boot_id)
         self.battery = Battery(adc, bat_div[0], bat_div[1])

@@ -15,7 +15,7 @@ FIELDS = {
     END: ("onset_ms", "dur_ms", "freq_chz", "f_start_chz", "f_end_chz", "rhythm", "amp_mg"),
     ACTIVITY: ("movement_mg", "jerks", "rhythm_s", "posture", "posture_changes", "saturated", "active_s"),
     BOOT: ("reason", "boot_count", "fw_version"),
-    DROPPED: ("count", "first_seq", "last_seq"),
+    DROPPED: ("count", "first_seq", "last_seq", "cause", "total"),  # cause: eventq.LOST_*; total: running count
     STATUS: ("battery_mv", "battery_pct", "worn", "fifo_overflows", "queue_depth", "uptime_s", "flags"),
 }
 

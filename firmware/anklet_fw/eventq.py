@@ -6,26 +6,37 @@
 # sends it, and it stays there until the host acknowledges it.
 #
 # Layout on the block device `dev` (flashdev.py; esp32.Partition on the band):
-#   blocks 0, 1   the ack journal: 8-byte entries (seq u32 LE, then its bitwise
-#                 complement); the highest valid entry is the last acknowledged
-#                 seq. One block fills, the other is erased and takes over.
+#   blocks 0, 1   the journal: 8-byte entries (value u32 LE, then its bitwise
+#                 complement). Bit 31 clear: an acknowledged seq (the highest
+#                 valid one is the last acknowledged); bit 31 set: the running
+#                 count of records lost on the band (the highest is current).
+#                 One block fills, the other is erased and takes over, and the
+#                 latest of both values is written into it first.
 #   blocks 2..    the ring: each block holds SLOTS packets at slot * 42, written
 #                 in order; within a block, slot i holds seq0 + i.
-# Recovery after a reset reads every slot: a block's records are its leading
-# valid, consecutive packets; a torn write (power lost mid-packet) leaves a
-# non-erased invalid slot, which closes that block: the next record starts a new
-# one. Blocks are erased only when the ring reuses them, so wear is one erase per
-# block per lap. Complement-checked journal entries cannot be misread after a
-# torn write: any state that checks out holds the value being written.
+# Recovery after a reset reads every slot. A slot that is not erased but fails
+# its CRC (a torn write, or a bit flipped since) is a hole: only that record is
+# lost, and its seq is burnt, never given to another record (the host may hold
+# the record already). A block's first seq comes from any valid slot in it, so a
+# hole anywhere, slot 0 too, neither hides the block's other records nor breaks
+# the chain of older blocks. A torn write closes its block: the next record
+# starts a new one. Blocks are erased only when the ring reuses them, so wear is
+# one erase per block per lap. Complement-checked journal entries cannot be
+# misread after a torn write: any state that checks out holds the value being
+# written.
 #
 # Sequence numbers are monotonic across resets: the next seq is one past the
 # highest found in the ring or the journal, so a record is identified by seq
 # alone as well as by (band, boot, seq). They fit 31 bits (an event a second
 # for 68 years); the packet field is u32.
 #
-# When the ring is full, opening a block drops the unacknowledged records of the
-# oldest one: `dropped` counts them and drop_report() turns them into a DROPPED
-# event for the host.
+# Every unacknowledged record the band loses leaves a gap in seq, and each gap is
+# reported with its cause: LOST_FULL (the ring was full: opening a block drops
+# the oldest one's records) or LOST_FLASH (a record found damaged at recovery, or
+# unreadable when sent). drop_report() turns them into DROPPED events (count,
+# first seq, last seq, cause, running total). `lost` is that running total; it is
+# kept in the journal, so neither a reset nor a DROPPED event dropped in its turn
+# loses it: every DROPPED event and every status frame carries it.
 from array import array
 
 from . import packet
@@ -44,6 +55,10 @@ _JOURNAL = const(2)  # blocks of ack journal before the ring
 _JENT = const(8)
 _SIZE = const(42)
 _VERSION = const(1)
+_LOST_BIT = const(0x80)  # in a journal entry's byte 3: the entry holds the lost count, not an ack
+
+LOST_FULL = const(1)  # the ring was full while the host was away: the oldest unacknowledged records went
+LOST_FLASH = const(2)  # a record damaged in flash (bit flip, or a write cut by a power loss)
 
 
 def _u32(buf, pos):
@@ -75,10 +90,13 @@ class EventQueue:
         self.slots = bs // _SIZE
         self.nring = nblocks - _JOURNAL
         self.capacity = self.nring * self.slots  # records held at most; at least (nring - 1) * slots
-        self.dropped = 0  # total records dropped (oldest first) since boot
-        self._drop_n = 0  # dropped but not yet reported by drop_report()
-        self._drop_first = 0
-        self._drop_last = 0
+        self.dropped = 0  # records lost (any cause) since boot
+        self.lost = 0  # records lost (any cause) since the flash was new: kept in the journal
+        # Per cause (index LOST_FULL, LOST_FLASH): lost but not yet reported by drop_report(), and the seq range.
+        self._rep_n = array("i", [0, 0, 0])
+        self._rep_first = array("i", [0, 0, 0])
+        self._rep_last = array("i", [0, 0, 0])
+        self._zero = bytearray(2)  # programmed over a damaged slot's version and kind: counted, never again
         self._seq0 = array("i", [0] * self.nring)
         self._cnt = array("i", [0] * self.nring)
         self._pkt = bytearray(_SIZE)  # append's encoding buffer
@@ -87,6 +105,8 @@ class EventQueue:
         self.recovered_torn = 0  # torn or corrupt slots found at recovery
         self._recover_journal()
         self._recover_ring()
+        if self._rep_n[LOST_FLASH]:
+            self._journal_lost()
 
     # -- recovery -------------------------------------------------------------
 
@@ -94,6 +114,7 @@ class EventQueue:
         per = self.block_size // _JENT
         best = -1
         best_blk = 0
+        lost = 0
         ends = [0, 0]  # per journal block: index after its last non-erased entry
         jb = self._jbuf
         for blk in range(_JOURNAL):
@@ -106,15 +127,23 @@ class EventQueue:
                 for k in range(4):
                     if jb[k] ^ jb[4 + k] != 0xFF:
                         ok = False
-                if ok:
+                if not ok:
+                    continue
+                if jb[3] & _LOST_BIT:
+                    jb[3] &= 0x7F
                     v = _u32(jb, 0)
-                    if v > best:
-                        best = v
-                        best_blk = blk
+                    if v > lost:
+                        lost = v
+                    continue
+                v = _u32(jb, 0)
+                if v > best:
+                    best = v
+                    best_blk = blk
         self._jblk = best_blk
         self._jpos = ends[best_blk]
         self._jper = per
         self._acked = best  # -1: nothing ever acknowledged
+        self.lost = lost
 
     def _recover_ring(self):
         dev, buf, slots, nring = self.dev, self._rbuf, self.slots, self.nring
@@ -122,24 +151,38 @@ class EventQueue:
         head = -1
         head_torn = False
         for b in range(nring):
-            n = 0
-            torn = False
+            n = 0  # extent: slots written, valid or not
+            s0 = -1  # unknown until a valid slot says it
+            bad = 0
             for i in range(slots):
                 dev.readblocks(_JOURNAL + b, buf, i * _SIZE)
                 if buf[0] == 0xFF and _erased(buf):
                     break
-                s = _u32(buf, 2)
-                if not _valid_packet(buf) or (i > 0 and s != seq0[b] + i):
-                    torn = True
-                    self.recovered_torn += 1
-                    break
-                if i == 0:
-                    seq0[b] = s
-                n += 1
-            cnt[b] = n
-            if n and (head < 0 or seq0[b] > seq0[head]):
+                n = i + 1
+                if _valid_packet(buf):
+                    s = _u32(buf, 2)
+                    if s0 < 0 and s >= i:
+                        s0 = s - i
+                    if s == s0 + i:
+                        continue
+                bad += 1
+            seq0[b] = s0
+            cnt[b] = n if s0 >= 0 else 0
+            self.recovered_torn += bad
+            if s0 >= 0 and (head < 0 or s0 > seq0[head]):
                 head = b
-                head_torn = torn
+                head_torn = bad > 0
+        if head >= 0:
+            # A block after a full or closed head, written only with damaged slots (its first record
+            # flipped): its seqs were given out, so they are burnt, not reused.
+            nb = (head + 1) % nring
+            if nb != head and cnt[nb] == 0 and (head_torn or cnt[head] == slots):
+                n = self._extent(nb)
+                if n:
+                    seq0[nb] = seq0[head] + cnt[head]
+                    cnt[nb] = n
+                    head = nb
+                    head_torn = True
         if head < 0:  # nothing in the ring: start afresh in block 0
             self._head = nring - 1
             self._nlive = 0
@@ -147,12 +190,13 @@ class EventQueue:
             self._next = max(self._acked + 1, 1)
             self._first = self._next
             return
-        # Walk back from the head over blocks that continue each other's sequence.
+        # Walk back from the head over blocks that continue each other's sequence. A block's extent counts
+        # its holes, so a damaged record does not break the chain.
         tail = head
         nlive = 1
         while nlive < nring:
             p = (tail - 1) % nring
-            if cnt[p] == 0 or seq0[p] + cnt[p] != seq0[tail]:
+            if cnt[p] == 0 or not 0 < seq0[tail] - seq0[p] <= cnt[p]:
                 break
             tail = p
             nlive += 1
@@ -161,7 +205,28 @@ class EventQueue:
         self._hslot = slots if head_torn else cnt[head]
         self._next = max(seq0[head] + cnt[head], self._acked + 1)
         self._first = min(max(self._acked + 1, seq0[tail]), self._next)
+        # Holes among the unacknowledged records are lost: count and report them.
+        b = tail
+        for _ in range(nlive):
+            for i in range(cnt[b]):
+                s = seq0[b] + i
+                if s >= self._first:
+                    dev.readblocks(_JOURNAL + b, buf, i * _SIZE)
+                    if not _valid_packet(buf) or _u32(buf, 2) != s:
+                        self._damaged(b, i, s)
+            b = (b + 1) % nring
         self._release()
+
+    def _extent(self, b):
+        """Slots of block b that are not erased."""
+        buf = self._rbuf
+        n = 0
+        for i in range(self.slots):
+            self.dev.readblocks(_JOURNAL + b, buf, i * _SIZE)
+            if _erased(buf):
+                break
+            n = i + 1
+        return n
 
     # -- queue API ------------------------------------------------------------
 
@@ -207,6 +272,8 @@ class EventQueue:
                 rb = self._rbuf
                 self.dev.readblocks(_JOURNAL + b, rb, (seq - s0) * _SIZE)
                 if not _valid_packet(rb) or _u32(rb, 2) != seq:
+                    if self._damaged(b, seq - s0, seq):  # damaged since it was written
+                        self._journal_lost()
                     return False
                 for i in range(_SIZE):
                     buf[off + i] = rb[i]
@@ -227,18 +294,52 @@ class EventQueue:
         return n
 
     def drop_report(self, rec, t_ms):
-        """If records were dropped since the last report, fill rec as a DROPPED event and return True."""
-        if not self._drop_n:
+        """If records were lost since the last report, fill rec as a DROPPED event and return True.
+
+        Fields: count, first seq, last seq, cause (LOST_FULL, LOST_FLASH), running total `lost`."""
+        for cause in (LOST_FLASH, LOST_FULL):
+            n = self._rep_n[cause]
+            if n:
+                rec[0] = DROPPED
+                rec[1] = t_ms
+                rec[2] = n
+                rec[3] = self._rep_first[cause]
+                rec[4] = self._rep_last[cause]
+                rec[5] = cause
+                rec[6] = self.lost
+                rec[7] = 0
+                rec[8] = 0
+                self._rep_n[cause] = 0
+                return True
+        return False
+
+    def _note_lost(self, cause, first, last):
+        n = last + 1 - first
+        if not self._rep_n[cause]:
+            self._rep_first[cause] = first
+        self._rep_n[cause] += n
+        self._rep_last[cause] = last
+        self.dropped += n
+        self.lost += n
+
+    def _damaged(self, b, slot, seq):
+        # A damaged record in _rbuf: lost. Counted once: its version and kind bytes are then programmed to 0,
+        # which marks it counted across reads and resets (one flipped bit cannot make both 0: every kind is
+        # at least 1). True if it was counted now.
+        if self._rbuf[0] == 0 and self._rbuf[1] == 0:
             return False
-        rec[0] = DROPPED
-        rec[1] = t_ms
-        rec[2] = self._drop_n
-        rec[3] = self._drop_first
-        rec[4] = self._drop_last
-        for i in range(5, 9):
-            rec[i] = 0
-        self._drop_n = 0
+        self._note_lost(LOST_FLASH, seq, seq)
+        try:
+            self.dev.writeblocks(_JOURNAL + b, self._zero, slot * _SIZE)
+        except OSError:
+            pass
         return True
+
+    def _journal_lost(self):
+        try:
+            self._journal_write(self.lost, _LOST_BIT)
+        except OSError:
+            pass  # the count stays right in RAM, in the status and in DROPPED events; the flash error is the band's
 
     # -- internals ------------------------------------------------------------
 
@@ -257,12 +358,9 @@ class EventQueue:
             lo = max(self._first, self._seq0[nb])
             hi = self._seq0[nb] + self._cnt[nb]
             if hi > lo:
-                if not self._drop_n:
-                    self._drop_first = lo
-                self._drop_n += hi - lo
-                self._drop_last = hi - 1
-                self.dropped += hi - lo
+                self._note_lost(LOST_FULL, lo, hi - 1)
                 self._first = hi
+                self._journal_lost()
             self._nlive -= 1
         self._cnt[nb] = 0
         self._hslot = self.slots  # stays closed if the erase fails
@@ -272,15 +370,26 @@ class EventQueue:
         self._nlive += 1
         self._hslot = 0
 
-    def _journal_write(self, seq):
+    def _journal_write(self, value, tag=0):
         if self._jpos >= self._jper:
             other = 1 - self._jblk
             self.dev.ioctl(IOCTL_BLOCK_ERASE, other)
             self._jblk = other
             self._jpos = 0
+            # The new block must hold the latest of both values before the old block can be erased.
+            if tag:
+                if self._acked >= 0:
+                    self._journal_put(self._acked, 0)
+            elif self.lost:
+                self._journal_put(self.lost, _LOST_BIT)
+        self._journal_put(value, tag)
+
+    def _journal_put(self, value, tag):
         jb = self._jbuf
         for k in range(4):
-            v = (seq >> (8 * k)) & 0xFF
+            v = (value >> (8 * k)) & 0xFF
+            if k == 3:
+                v = (v & 0x7F) | tag
             jb[k] = v
             jb[4 + k] = v ^ 0xFF
         pos = self._jpos

@@ -65,12 +65,13 @@ def encode_into(buf, off, seq, boot, rec, rec_off=0):
 
 # Control commands the host writes, and the band's error codes.
 OP_ACK = const(1)  # seq u32, boot u16: every event up to seq is committed
-OP_RESUME = const(2)  # after u32: (re)send every event after `after`; RESUME_OLDEST = all held
+OP_RESUME = const(2)  # after u32, boot u16: (re)send every event after `after` (logged under `boot`); RESUME_OLDEST = all held
 OP_TIME = const(3)  # unix_s u32, ms u16: the host's wall clock now
 OP_SETTING = const(4)  # key u8, value i32
 OP_RAW = const(5)  # on u8: raw sample streaming on (1) or off (0)
 OP_IDENTIFY = const(6)  # seconds u8: blink so the parent can tell which band it is
 RESUME_OLDEST = 0xFFFFFFFF
+BOOT_UNKNOWN = const(0xFFFF)  # RESUME's boot when the host cannot say
 
 ERR_OK = const(0)
 ERR_LENGTH = const(1)  # frame shorter or longer than its header says
@@ -83,7 +84,7 @@ ERR_UNSUPPORTED = const(7)  # this band cannot do it (no LED, setting unknown)
 
 CTRL_HDR = const(4)  # version, op, token, payload length
 CTRL_MAX = const(32)  # longest control frame the band accepts
-CTRL_PLEN = {OP_ACK: 6, OP_RESUME: 4, OP_TIME: 6, OP_SETTING: 5, OP_RAW: 1, OP_IDENTIFY: 1}
+CTRL_PLEN = {OP_ACK: 6, OP_RESUME: 6, OP_TIME: 6, OP_SETTING: 5, OP_RAW: 1, OP_IDENTIFY: 1}
 REPLY_SIZE = const(10)  # version, op | 0x80, token, status, value u32, CRC
 
 
@@ -137,7 +138,7 @@ def decode_control(data):
     if op == OP_ACK:
         args = (get_le(data, p, 4), get_le(data, p + 4, 2))
     elif op == OP_RESUME:
-        args = (get_le(data, p, 4),)
+        args = (get_le(data, p, 4), get_le(data, p + 4, 2))
     elif op == OP_TIME:
         args = (get_le(data, p, 4), get_le(data, p + 4, 2))
     elif op == OP_SETTING:

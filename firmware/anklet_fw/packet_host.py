@@ -72,12 +72,12 @@ def _check_crc(data, what):
 
 
 def encode_control(op, token, *args):
-    """The host's command frame: ACK(seq, boot), RESUME(after), TIME(unix_s, ms), SETTING(key, value),
+    """The host's command frame: ACK(seq, boot), RESUME(after, boot), TIME(unix_s, ms), SETTING(key, value),
     RAW(on), IDENTIFY(seconds). Values are range-checked here so the host cannot send nonsense."""
     plen = CTRL_PLEN.get(op)
     if plen is None:
         raise ValueError("unknown control op %d" % op)
-    widths = {OP_ACK: (4, 2), OP_RESUME: (4,), OP_TIME: (4, 2), OP_SETTING: (1, 4), OP_RAW: (1,),
+    widths = {OP_ACK: (4, 2), OP_RESUME: (4, 2), OP_TIME: (4, 2), OP_SETTING: (1, 4), OP_RAW: (1,),
               OP_IDENTIFY: (1,)}[op]
     if len(args) != len(widths):
         raise ValueError("op %d takes %d values" % (op, len(widths)))

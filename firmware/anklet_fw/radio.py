@@ -2,14 +2,22 @@
 #
 # Events leave the flash queue (eventq.py) as notifications and are released only
 # when the host writes an ACK for them, after committing them to its log; after a
-# reconnect the host writes RESUME(last seq it holds) and the band sends again
-# from there. docs/protocol.md is the wire contract; packet.py the only codec.
+# reconnect the host writes RESUME(last seq it holds, the boot id it holds it
+# under) and the band sends again from there, if that seq is provably its own.
+# At most WINDOW events are in flight unacknowledged; while the window is full
+# the band still notifies every alarm-relevant event (episode START, UPDATE, END,
+# and DROPPED) beyond it on the alerts characteristic, so a host whose log cannot
+# commit still hears an episode. docs/protocol.md is the wire contract; packet.py
+# the only codec.
 #
 # Security: every characteristic needs an encrypted link, and the band streams
 # nothing until the link is encrypted with an authenticated (passkey) bond. New
 # pairings are accepted only while pairing mode is on (the entry point turns it on
-# for a while after a button press or a fresh flash); the passkey is the band's
-# own 6-digit number, printed on it. A connection that is not secured within
+# for PAIRING_S after every power-on), and only with the passkey: the band's own
+# 6-digit number, printed on it. A pairing without it (Just Works) is dropped and
+# its keys are never stored; no key is stored or deleted outside such a pairing
+# except by the bonded host on a secured link; the bond table is bounded and a new
+# bond never evicts an old one. A connection that is not secured within
 # SECURE_TIMEOUT_MS is dropped so a stranger cannot hold the band's only slot.
 #
 # The `ble` object is injected: bluetooth.BLE() on the band, or
@@ -67,6 +75,7 @@ EVENTS_UUID = "6a1e0002-7c3f-4d2b-9a55-616e6b6c6574"
 STATUS_UUID = "6a1e0003-7c3f-4d2b-9a55-616e6b6c6574"
 CONTROL_UUID = "6a1e0004-7c3f-4d2b-9a55-616e6b6c6574"
 RAW_UUID = "6a1e0005-7c3f-4d2b-9a55-616e6b6c6574"
+ALERTS_UUID = "6a1e0006-7c3f-4d2b-9a55-616e6b6c6574"
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -92,6 +101,11 @@ _PASSKEY_ACTION_DISP = const(3)
 
 MIN_MTU = const(48)  # an event packet (42) or a status frame (44) plus the 3-byte ATT header
 WINDOW = const(16)  # events sent but not yet acknowledged
+_EARLY_SCAN = const(32)  # records looked at per pass for the alerts stream
+_KIND_START = const(1)  # events.START, UPDATE, END, DROPPED: what the alerts stream carries
+_KIND_END = const(3)
+_KIND_DROPPED = const(6)
+MAX_BOND_ITEMS = const(12)  # secrets kept: a few hosts (NimBLE keeps 2-3 per peer); new ones beyond are refused
 SECURE_TIMEOUT_MS = const(15000)
 PAIRING_TIMEOUT_MS = const(60000)
 HEARTBEAT_MS = const(5000)  # status notified this often: the host's proof the band is alive
@@ -145,8 +159,9 @@ def load_passkey(path):
 class Bonds:
     """The bonding secrets the BLE stack hands us (_IRQ_SET_SECRET), kept in a file so bonds survive a reset."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, limit=MAX_BOND_ITEMS):
         self.path = path
+        self.limit = limit
         self.items = []  # [sec_type, key, value]
         if path:
             self._load()
@@ -194,6 +209,8 @@ class Bonds:
         return None
 
     def set(self, sec_type, key, value):
+        """Store, replace or (value None) delete a secret. A new one is refused (False) when the table is full:
+        an old bond, the parents' host, is never evicted to make room."""
         key = bytes(key)
         for i in range(len(self.items)):
             if self.items[i][0] == sec_type and self.items[i][1] == key:
@@ -204,6 +221,8 @@ class Bonds:
                 self._save()
                 return True
         if value is not None:
+            if len(self.items) >= self.limit:
+                return False
             self.items.append([sec_type, key, bytes(value)])
             self._save()
         return True
@@ -242,7 +261,9 @@ class Radio:
         self.time_set = False
         # Counters the status and the tests read.
         self.bad_frames = 0
-        self.refused = 0
+        self.refused = 0  # connections dropped or pairings refused (not in pairing mode, no passkey, timeout)
+        self.secrets_refused = 0  # bond keys the stack asked to store or delete, refused
+        self.early = 0  # events sent on the alerts characteristic
         self.sent = 0
         self.unreadable = 0
         self._flag = ThreadSafeFlag()
@@ -252,6 +273,8 @@ class Radio:
         self._mtu = 23
         self._streaming = False
         self._cursor = 0
+        self._early = 0  # next seq the alerts stream looks at
+        self._passkey_conn = None  # the connection shown the passkey in pairing mode
         self._ctrl = []  # control frames written by the host, handled in run()
         self._evbuf = bytearray(packet.SIZE)
         self._stbuf = bytearray(packet.STATUS_SIZE)
@@ -278,9 +301,11 @@ class Radio:
                 (uuid(STATUS_UUID), _FLAG_READ | _FLAG_NOTIFY | _R_SEC),
                 (uuid(CONTROL_UUID), _FLAG_WRITE | _FLAG_NOTIFY | _R_SEC | _W_SEC),
                 (uuid(RAW_UUID), _FLAG_NOTIFY | _R_SEC),
+                (uuid(ALERTS_UUID), _FLAG_NOTIFY | _R_SEC),
             ),
         )
-        ((self.h_events, self.h_status, self.h_control, self.h_raw),) = ble.gatts_register_services((svc,))
+        ((self.h_events, self.h_status, self.h_control, self.h_raw, self.h_alerts),) = \
+            ble.gatts_register_services((svc,))
         ble.gatts_set_buffer(self.h_control, packet.CTRL_MAX)
         self._update_status()
 
@@ -332,6 +357,8 @@ class Radio:
             self._streaming = False
             self._mtu = 23
         elif event == _IRQ_CENTRAL_DISCONNECT:
+            if data[0] == self._passkey_conn:
+                self._passkey_conn = None
             if data[0] == self._conn:
                 self._conn = None
                 self._secure = False
@@ -345,6 +372,10 @@ class Radio:
             conn, encrypted, authenticated, bonded, key_size = data
             if conn == self._conn:
                 self._secure = bool(encrypted and authenticated and bonded and key_size >= 16)
+                if encrypted and not self._secure:
+                    # Encrypted without a passkey (Just Works) or a short key: not the paired host. Let go.
+                    self.refused += 1
+                    self.ble.gap_disconnect(conn)
         elif event == _IRQ_GATTS_WRITE:
             conn, handle = data[0], data[1]
             if conn == self._conn and handle == self.h_control:
@@ -357,16 +388,33 @@ class Radio:
             return self.bonds.get(sec_type, index, None if key is None else bytes(key))
         elif event == _IRQ_SET_SECRET:
             sec_type, key, value = data
-            return self.bonds.set(sec_type, bytes(key), None if value is None else bytes(value))
+            if not self._may_store():
+                self.secrets_refused += 1
+                return False
+            ok = self.bonds.set(sec_type, bytes(key), None if value is None else bytes(value))
+            if not ok:
+                self.secrets_refused += 1
+            return ok
         elif event == _IRQ_PASSKEY_ACTION:
             conn, action, _ = data
             if action == _PASSKEY_ACTION_DISP and self.pairing():
+                self._passkey_conn = conn
                 self.ble.gap_passkey(conn, action, self.passkey)
             else:
                 # Not in pairing mode, or a method without a passkey: no new bond.
                 self.refused += 1
                 self.ble.gap_disconnect(conn)
         self._flag.set()
+
+    def _may_store(self):
+        # Keys change only in a passkey pairing in pairing mode, or from the bonded host on its secured link
+        # (the stack updating what it keeps for it). A Just Works pairing never shows the passkey.
+        conn = self._conn
+        if conn is None:
+            return False
+        if self._secure:
+            return True
+        return self._passkey_conn == conn and self.pairing()
 
     # -- the sender -------------------------------------------------------------------
 
@@ -432,6 +480,27 @@ class Radio:
                 return
             self._cursor += 1
             self.sent += 1
+        if self._cursor < end:
+            self._send_early(conn, end)
+
+    def _send_early(self, conn, end):
+        # The window is full (the host has not acknowledged: its log may be failing). Episode and DROPPED
+        # events beyond it still go out, on the alerts characteristic, once each per connection; the
+        # events stream sends them again in order once the host acknowledges, and only that copy is logged.
+        q = self.queue
+        if self._early < self._cursor:
+            self._early = self._cursor
+        buf = self._evbuf
+        n = 0
+        while self._early < end and n < _EARLY_SCAN:
+            n += 1
+            if q.read_into(self._early, buf):
+                k = buf[1]
+                if _KIND_START <= k <= _KIND_END or k == _KIND_DROPPED:
+                    if not self._notify(conn, self.h_alerts, buf):
+                        return
+                    self.early += 1
+            self._early += 1
 
     def _update_status(self):
         if self.status is not None:
@@ -442,8 +511,21 @@ class Radio:
         flags = ((packet.SF_WORN if worn else 0) | (packet.SF_RAW if self._raw_on else 0)
                  | (packet.SF_PAIRING if self.pairing() else 0) | (packet.SF_TIME if self.time_set else 0))
         packet.encode_status_into(self._stbuf, (flags, mv, pct, fifo, q.depth(), uptime, self.boot, fw,
-                                                q.first_seq(), q.next_seq(), q.dropped, self.uid))
+                                                q.first_seq(), q.next_seq(), q.lost, self.uid))
         self.ble.gatts_write(self.h_status, self._stbuf)
+
+    def _mine(self, after, boot):
+        """May RESUME(after, boot) release what this band holds up to `after`? Only if it wrote `after` under
+        that boot id: a wiped or re-flashed band holding a record `after` of its own would release it unsent."""
+        q = self.queue
+        if boot == packet.BOOT_UNKNOWN:
+            return True  # a host that cannot say (its log unreadable): the old rule, seq range only
+        if after < q.first_seq():
+            return True  # acknowledged or dropped already: the RESUME releases nothing (a gap it reports)
+        buf = self._evbuf
+        if not q.read_into(after, buf):
+            return True  # damaged in flash, reported as lost: the seq range has to do
+        return (buf[6] | (buf[7] << 8)) == boot
 
     def _reply(self, op, token, status, value):
         packet.encode_reply_into(self._rpbuf, op, token, status, value)
@@ -470,11 +552,13 @@ class Radio:
                 q.ack(seq)
                 value = q.first_seq()
         elif op == packet.OP_RESUME:
-            after = args[0]
+            after, boot = args
             if after == packet.RESUME_OLDEST:
                 start = q.first_seq()
-            elif after >= q.next_seq():
-                start = -1  # the host holds more than this band ever sent: a different band or a wiped flash
+            elif after >= q.next_seq() or not self._mine(after, boot):
+                # The host holds more than this band ever sent, or a seq this band cannot show it wrote
+                # under that boot: a wiped or re-flashed band, or another one. Releasing would lose events.
+                start = -1
             else:
                 if after >= q.first_seq():
                     q.ack(after)  # the host has these committed
@@ -483,6 +567,7 @@ class Radio:
                 status, value = packet.ERR_VALUE, q.next_seq()
             else:
                 self._cursor = start
+                self._early = start
                 self._streaming = True
                 value = start
         elif op == packet.OP_TIME:

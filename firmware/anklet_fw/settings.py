@@ -44,6 +44,9 @@ class Settings:
                 self.values[name] = v
         self.problems = []  # what could not be loaded, for the host to see
         self.log = RecordLog(dev, _SIZE)
+        if self.log.damaged:
+            what = "older settings are" if self.log.gen >= 0 else "defaults are"
+            self.problems.append(f"the newest stored settings are damaged in flash: {what} in use; set them again")
         if self.log.gen >= 0:
             self._load(self.log.payload)
 
@@ -75,6 +78,7 @@ class Settings:
         new.update(changes)
         self._store(new)
         self.values = new
+        self.problems = [p for p in self.problems if "damaged" not in p]  # a good newest record again
 
     def detector_params(self):
         out = {}
@@ -111,18 +115,34 @@ class Settings:
 
 
 class BootLog:
-    """Counts boots in flash and remembers the reset reason of each: count() is this boot's number."""
+    """Counts boots in flash and remembers the reset reason of each: count is this boot's number.
+
+    `boot_id` (the u16 in every event packet) is the count plus a random base drawn when the boot log is
+    new, so a wiped or re-flashed band does not start again at the boot ids it used before: the host
+    never takes its new events for the old ones (docs/protocol.md, RESUME)."""
 
     def __init__(self, dev):
-        self.log = RecordLog(dev, 6)
+        self.log = RecordLog(dev, 8)
         self.count = 0
         self.reason = 0
-        self.last_reason = self.log.payload[4] if self.log.gen >= 0 else 0
+        self.boot_id = 0
+        p = self.log.payload
+        self.last_reason = p[4] if self.log.gen >= 0 else 0
+        if self.log.gen >= 0:
+            self.base = p[6] | (p[7] << 8)
+        else:
+            import os
+
+            r = os.urandom(2)
+            self.base = r[0] | (r[1] << 8)
 
     def record(self, reason):
-        p = bytearray(6)
+        p = bytearray(8)
         p[4] = reason & 0xFF
+        p[6] = self.base & 0xFF
+        p[7] = self.base >> 8
         self.log.write(p)
         self.count = self.log.gen + 1  # generation 0 is the first boot
+        self.boot_id = (self.base + self.count) & 0xFFFF
         self.reason = reason
         return self.count

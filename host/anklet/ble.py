@@ -36,9 +36,9 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError, BleakGATTProtocolError
 
 from anklet_fw import packet_host as packet
-from anklet_fw.radio import CONTROL_UUID, EVENTS_UUID, RAW_UUID, SERVICE_UUID, STATUS_UUID
+from anklet_fw.radio import ALERTS_UUID, CONTROL_UUID, EVENTS_UUID, RAW_UUID, SERVICE_UUID, STATUS_UUID
 
-from .link import BandLink, BandStatus, LinkError, LinkLost
+from .link import BandLink, BandStatus, Gap, LinkError, LinkLost
 from .records import DeviceEvent
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,10 @@ _SECURITY_CODES = (0x05, 0x08, 0x0C, 0x0F)  # insufficient authentication / auth
 
 class BandRefused(LinkError):
     """The band is not the one paired (no bond, or another identity). Not retried."""
+
+
+class PasskeyUnsupported(LinkError):
+    """A passkey was given for a Bluetooth stack that cannot take it from us."""
 
 
 class CommandError(LinkError):
@@ -146,9 +150,16 @@ async def pair_band(address: str, passkey: int | None, store: PairingStore, *, c
                     scanner_backend: Any = None, timeout: float = 30.0) -> Pairing:
     """Pair and bond with the band at `address` (it must be in pairing mode), and remember it in `store`.
 
-    The passkey is the 6-digit number printed on the band. Bumble backends take it here; with the
-    platform's stack (BlueZ, Windows, macOS) the system asks for it in its own dialog.
+    The passkey is the 6-digit number printed on the band. Bumble backends take it here; the platform's
+    stack (BlueZ, Windows, macOS) cannot be handed one through bleak, so a passkey given for it is refused
+    (PasskeyUnsupported) before any radio work: the system asks for it in its own dialog or agent.
     """
+    if passkey is not None and client_backend is None:
+        raise PasskeyUnsupported(
+            "--passkey cannot be passed to this computer's Bluetooth stack (bleak has no way to hand it over): "
+            "run `anklet pair ADDRESS` without --passkey and type the passkey printed on the band when the "
+            "system asks (on Linux a Bluetooth agent must be running: the desktop's, or `bluetoothctl` with "
+            "`agent KeyboardOnly` and `default-agent`)")
     device = await find_band(address, min(timeout, 10.0), scanner_backend)
     if device is None:
         raise LinkLost(f"band {address} not found: is it on and close by?")
@@ -159,14 +170,14 @@ async def pair_band(address: str, passkey: int | None, store: PairingStore, *, c
         except BleakError as exc:
             raise LinkLost(f"could not connect to band {address} ({exc}); try again closer to it") from exc
         try:
-            if client_backend is not None and passkey is not None:
+            if passkey is not None:
                 await client.pair(passkey=passkey)
             else:
                 await client.pair()
             data = await client.read_gatt_char(STATUS_UUID)
         except BleakError as exc:
             raise BandRefused(f"pairing with {address} failed ({exc}): check the passkey printed on the band, "
-                              "and put the band in pairing mode (press its button) within the last minute") from exc
+                              "and pair within 120 s of switching the band on (its pairing mode)") from exc
         _, state = status_from_frame(bytes(data))
         pairing = Pairing(address=device.address.upper(), uid=state["uid"], name=device.name or "",
                           paired_at=time.time())
@@ -208,6 +219,10 @@ class BleakLink(BandLink):
         self.last_status: BandStatus | None = None
         self.band_state: dict[str, int] = {}
         self.errors: list[str] = []  # malformed packets and refused commands, newest last (bounded)
+        self.gaps: list[Gap] = []  # events of the band's sequence that will never arrive (bounded)
+        self.band_lost_total: int | None = None  # the band's running count of events it lost (status frame)
+        self._early: list[DeviceEvent] = []
+        self._early_hi = -1  # highest seq received ahead, per connection
         self.bad_packets = 0
         self.duplicates = 0
         self.resyncs = 0
@@ -219,6 +234,7 @@ class BleakLink(BandLink):
         self._token = 0
         self._expected = 0
         self._acked = packet.RESUME_OLDEST  # the last seq the monitor acknowledged (committed)
+        self._acked_boot: int | None = None
         self._resyncing = False
         self._resync_for = -1  # the expected seq of the last resync asked for
         self._connected = False
@@ -238,16 +254,31 @@ class BleakLink(BandLink):
         self.errors.append(text)
         del self.errors[:-100]
 
+    def _gap(self, first: int | None, last: int | None, cause: str, text: str) -> None:
+        count = None if first is None or last is None else last - first + 1
+        gap = Gap(first, last, count, cause, text)
+        log.error("band %s: %s", self.band_id, text)
+        self.errors.append(text)
+        del self.errors[:-100]
+        self.gaps.append(gap)
+        del self.gaps[:-100]
+        if self.on_gap is not None:
+            self.on_gap(gap)
+
+    def take_early(self) -> list[DeviceEvent]:
+        out, self._early = self._early, []
+        return out
+
     # -- connecting ------------------------------------------------------------------
 
-    async def connect(self, resume_after: int | None) -> None:
+    async def connect(self, resume_after: int | None, resume_boot: int | None = None) -> None:
         if self.pairing is None:
             raise BandRefused(f"band {self.band_id or '?'} is not paired with this computer: run `anklet pair` first")
         delay = self.backoff[0]
         last: Exception | None = None
         for attempt in range(self.attempts):
             try:
-                await self._connect_once(resume_after)
+                await self._connect_once(resume_after, resume_boot)
                 return
             except BandRefused:
                 await self._teardown()
@@ -262,7 +293,7 @@ class BleakLink(BandLink):
         raise LinkLost(f"cannot reach band {self.band_id} after {self.attempts} attempts: {last}. "
                        "Is it charged, within a few metres, and not connected to another computer?") from last
 
-    async def _connect_once(self, resume_after: int | None) -> None:
+    async def _connect_once(self, resume_after: int | None, resume_boot: int | None) -> None:
         await self._teardown()
         self._inbox = asyncio.Queue()
         device = await find_band(self.band_id, self.scan_timeout, self.scanner_backend)
@@ -296,21 +327,35 @@ class BleakLink(BandLink):
         await client.start_notify(CONTROL_UUID, self._on_control)
         await client.start_notify(STATUS_UUID, self._on_status)
         await client.start_notify(EVENTS_UUID, self._on_event)
+        self._early_hi = -1
+        if client.services.get_characteristic(ALERTS_UUID) is not None:
+            await client.start_notify(ALERTS_UUID, self._on_alert)
         if self.on_raw is not None:
             await client.start_notify(RAW_UUID, lambda _c, d: self.on_raw(bytes(d)))  # type: ignore[misc]
         after = packet.RESUME_OLDEST if resume_after is None else resume_after
+        if resume_boot is None and resume_after is not None and resume_after == self._acked:
+            resume_boot = self._acked_boot  # what this link acknowledged last
+        boot = packet.BOOT_UNKNOWN if resume_boot is None else resume_boot & 0xFFFF
         try:
-            start = await self.command(packet.OP_RESUME, after)
+            start = await self.command(packet.OP_RESUME, after, boot)
         except CommandError as exc:
             if exc.code != packet.ERR_VALUE:
                 raise
-            # The band holds less than we logged: wiped flash or a new queue. Take everything it has.
-            self._error(f"band has no events after seq {after} (it reports fewer); resuming from its oldest")
-            start = await self.command(packet.OP_RESUME, packet.RESUME_OLDEST)
+            # The band cannot show it wrote what the log ends with: wiped, re-flashed or another band.
+            # Take everything it holds; whatever it had not sent before is lost, how much is unknown.
+            start = await self.command(packet.OP_RESUME, packet.RESUME_OLDEST, packet.BOOT_UNKNOWN)
+            self._gap(None, None, "wiped",
+                      f"the band does not hold the event this log ends with (seq {after}, boot {boot}): it was "
+                      "wiped, re-flashed or replaced; any events it had not sent before are lost (how many is "
+                      f"unknown). Its events from seq {start} on are taken as new.")
+            after = packet.RESUME_OLDEST
         if after != packet.RESUME_OLDEST and start > after + 1:
-            self._error(f"band no longer holds events {after + 1} to {start - 1} (dropped when its queue was full)")
+            self._gap(after + 1, start - 1, "band",
+                      f"the band no longer holds events {after + 1} to {start - 1} ({start - 1 - after} events "
+                      "lost on the band; its DROPPED report says why: queue full, or damaged flash)")
         self._expected = start
         self._acked = after
+        self._acked_boot = None if after == packet.RESUME_OLDEST or boot == packet.BOOT_UNKNOWN else boot
         self._resyncing = False
         self.connects += 1
         try:
@@ -350,6 +395,25 @@ class BleakLink(BandLink):
         self.last_data = self.clock()
         self._inbox.put_nowait(("event", bytes(data)))
 
+    def _on_alert(self, _char: Any, data: bytearray) -> None:
+        # An alarm-relevant event ahead of the in-order stream (the band's window is full). For decisions
+        # only: it is not delivered by next_event now, it comes again in order to be logged.
+        self.last_data = self.clock()
+        try:
+            seq, boot, kind, t_ms, values = packet.decode(bytes(data))
+            event = DeviceEvent.from_record((kind, t_ms, *values), seq, boot)
+        except (packet.PacketError, ValueError) as exc:
+            self.bad_packets += 1
+            self._error(f"bad alert packet: {exc}: dropped")
+            return
+        if seq < self._expected or seq <= self._early_hi:
+            return  # already delivered in order, or already heard ahead
+        self._early_hi = seq
+        self._early.append(event)
+        del self._early[:-256]
+        if self.on_early is not None:
+            self.on_early(event)
+
     def _take_status(self, data: bytes) -> None:
         """Record a status frame; a bad one is counted and reported, then its PacketError raised."""
         self.last_data = self.clock()
@@ -359,6 +423,7 @@ class BleakLink(BandLink):
             self.bad_packets += 1
             self._error(f"bad status frame: {exc}")
             raise
+        self.band_lost_total = self.band_state.get("dropped")
 
     def _on_status(self, _char: Any, data: bytearray) -> None:
         with contextlib.suppress(packet.PacketError):  # counted and reported by _take_status
@@ -422,6 +487,7 @@ class BleakLink(BandLink):
         except BleakError as exc:
             raise self._lost_or(exc) from exc
         self._acked = seq
+        self._acked_boot = boot
 
     async def status(self) -> BandStatus:
         client = self._need()
@@ -467,8 +533,9 @@ class BleakLink(BandLink):
             if kind == "resync":
                 # The band resends from `item`; what we already delivered comes again and is dropped.
                 if item > self._expected:
-                    self._error(f"band no longer holds events {self._expected} to {item - 1} "
-                                "(dropped when its queue was full)")
+                    self._gap(self._expected, item - 1, "band",
+                              f"the band no longer holds events {self._expected} to {item - 1} "
+                              f"({item - self._expected} events lost on the band; its DROPPED report says why)")
                 self._expected = max(self._expected, item)
                 self._resyncing = False
                 continue
@@ -494,7 +561,9 @@ class BleakLink(BandLink):
             return None
         if seq > self._expected and self._resync_for == self._expected:
             # We asked for this gap to be filled once and the band skipped it again: it cannot send those.
-            self._error(f"band could not send events {self._expected} to {seq - 1}: lost on the band")
+            self._gap(self._expected, seq - 1, "unsendable",
+                      f"the band could not send events {self._expected} to {seq - 1} ({seq - self._expected} "
+                      "events lost on the band: unreadable in its flash)")
             self._expected = seq
         if seq > self._expected:
             # A gap: notifications lost or the band skipped ahead. Ask it to resend from what we have.
@@ -503,9 +572,11 @@ class BleakLink(BandLink):
             self._resyncing = True
             try:
                 # Resend from the last *committed* seq: RESUME releases what it names, so never more.
-                await self.command(packet.OP_RESUME, self._acked)
+                await self.command(packet.OP_RESUME, self._acked,
+                                   packet.BOOT_UNKNOWN if self._acked_boot is None else self._acked_boot)
             except CommandError as exc:
-                self._error(f"resync refused: {exc}")
+                self._gap(self._expected, seq - 1, "band",
+                          f"resync refused ({exc}): events {self._expected} to {seq - 1} are lost on the band")
                 self._resyncing = False
                 self._expected = seq  # the band no longer holds the missing ones: accept the gap
                 return await self._take(data)

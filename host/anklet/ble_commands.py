@@ -26,10 +26,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_scan)
 
     p = subparsers.add_parser("pair", help="pair and bond with a band",
-                              description="Pair with a band in pairing mode (press its button) using the 6-digit "
-                                          "passkey printed on it; the monitor only talks to paired bands.")
+                              description="Pair with a band in pairing mode (the first 120 s after switching it on) "
+                                          "using the 6-digit passkey printed on it; the monitor only talks to "
+                                          "paired bands. The system's Bluetooth agent asks for the passkey.")
     p.add_argument("address", help="the band's address, as `anklet scan` shows it")
-    p.add_argument("--passkey", type=int, help="the passkey printed on the band (the system may ask instead)")
+    p.add_argument("--passkey", type=int, help=argparse.SUPPRESS)  # Bumble stacks only: bleak cannot hand it to
+    # the platform's stack, so pair_band refuses it there (docs/protocol.md, Security)
     p.add_argument("--pairings", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_pair)
 

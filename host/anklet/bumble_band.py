@@ -133,6 +133,7 @@ class BumbleBLE:
         self._chars: dict[int, gatt.Characteristic] = {}
         self._conns: dict[int, Connection] = {}
         self._passkeys: dict[int, asyncio.Future] = {}
+        self._pairing: set[int] = set()  # connections with a pairing under way
         self._tasks: set[asyncio.Task] = set()
         self._io = 3
         self._name = "MPY BTSTACK"
@@ -321,17 +322,31 @@ class BumbleBLE:
         conn.on("disconnection", lambda reason: self._on_disconnection(h, addr))
         conn.on("connection_att_mtu_update", lambda: self._call(_IRQ_MTU_EXCHANGED, (h, conn.att_mtu)))
         conn.on("connection_encryption_change", lambda: self._spawn(self._encryption_update(conn)))
-        conn.on("pairing", lambda keys: self._call(
-            _IRQ_ENCRYPTION_UPDATE, (h, bool(conn.is_encrypted), _authenticated(keys), True, 16)))
+        conn.on("pairing_start", lambda: self._pairing.add(h))
+        conn.on("pairing_failure", lambda reason: self._pairing.discard(h))
+        conn.on("pairing", lambda keys: self._spawn(self._paired(conn, keys)))
         self._call(_IRQ_CENTRAL_CONNECT, (h, conn.peer_address.address_type, addr))
 
+    async def _paired(self, conn: Connection, keys: PairingKeys) -> None:
+        # As NimBLE reports a finished pairing: authenticated if a passkey was used; bonded only if the
+        # application stored the keys (the band refuses them from a pairing it did not allow).
+        self._pairing.discard(conn.handle)
+        stored = await self.device.keystore.get(str(conn.peer_address))
+        self._call(_IRQ_ENCRYPTION_UPDATE, (conn.handle, bool(conn.is_encrypted), _authenticated(keys),
+                                            stored is not None, 16))
+
     async def _encryption_update(self, conn: Connection) -> None:
+        if conn.handle in self._pairing:
+            return  # encrypted by a pairing still under way: NimBLE reports it when the pairing ends (_paired)
         keys = await self.device.keystore.get(str(conn.peer_address))
+        if keys is None:
+            return  # not encrypted with a stored bond (nothing to report until a pairing ends)
         self._call(_IRQ_ENCRYPTION_UPDATE, (conn.handle, bool(conn.is_encrypted), _authenticated(keys),
                                             keys is not None, conn.encryption_key_size or 16))
 
     def _on_disconnection(self, h: int, addr: bytes) -> None:
         self._conns.pop(h, None)
+        self._pairing.discard(h)
         fut = self._passkeys.pop(h, None)
         if fut is not None and not fut.done():
             fut.cancel()

@@ -20,6 +20,7 @@ from typing import Any
 from anklet_fw import band as fwband
 from anklet_fw import status as fwstatus
 
+from .link import Gap
 from .records import DeviceEvent
 
 NO_DATA_S = 30.0  # host clock, a setting
@@ -48,12 +49,18 @@ CODES = {
     "log_write": "the log cannot be written",
     "log_deleted": "the log file was deleted or replaced while the monitor wrote to it",
     "band_reset": "the band restarted",
-    "dropped": "the band dropped events",
+    "dropped": "events were lost on the band (a gap in its sequence)",
     "sound": "the alarm could not be sounded",
     "host_crash": "the monitor stopped unexpectedly",
     "notify": "desktop notifications are not available",
     "band_sensor": "the band cannot read its motion sensor",
     "band_flash": "the band cannot store events",
+    "band_settings": "the band's stored settings are damaged or could not all be loaded",
+}
+# DROPPED causes (anklet_fw.eventq.LOST_*), in words.
+LOST_CAUSES = {
+    1: "its queue was full while the monitor was away",
+    2: "they were damaged in its flash memory (a flipped bit, or a write cut by a power loss)",
 }
 ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
@@ -82,6 +89,7 @@ class FaultTracker:
         self._changes: list[FaultChange] = []
         self._boots_seen: set[int] = set()
         self._current_boot: int | None = None
+        self._lost_ranges: list[tuple[int, int]] = []
 
     # -- observations -------------------------------------------------------------------
 
@@ -116,10 +124,17 @@ class FaultTracker:
                       "the band's last reads of its motion sensor failed: it may not be detecting anything")
             self._set("band_flash", bool(flags & fwstatus.FLAG_FLASH_ERROR),
                       "the band could not write events to its flash: events may be lost")
+            self._set("band_settings", bool(flags & fwstatus.FLAG_SETTINGS),
+                      "the band's stored settings are damaged or could not all be loaded: it runs on older "
+                      "settings or defaults; set them again")
         elif e.kind == "dropped":
-            n = e.fields.get("count", 0)
-            self._once("dropped", f"the band's queue was full and dropped {n} events "
-                                  f"(seq {e.fields.get('first_seq', 0)}-{e.fields.get('last_seq', 0)}): part of the night is missing")
+            f = e.fields
+            n, first, last = f.get("count", 0), f.get("first_seq", 0), f.get("last_seq", 0)
+            cause = LOST_CAUSES.get(f.get("cause", 0), "the band does not say why (older firmware)")
+            total = f.get("total", 0)
+            running = f"; {total} lost on this band in all" if total else ""
+            self._lost(first, last, f"the band lost {n} events (seq {first}-{last}): {cause}{running}. "
+                                    "That part of the night is missing from the log.")
         elif e.kind == "boot":
             reason = e.fields.get("reason", 0)
             restarted = self._current_boot is not None and e.boot != self._current_boot
@@ -133,6 +148,22 @@ class FaultTracker:
                 self._once("band_reset", f"events now come from boot {e.boot} (was {self._current_boot}): the band restarted")
             self._boots_seen.add(e.boot)
             self._current_boot = e.boot
+
+    def gap(self, g: Gap) -> None:
+        """A gap in the band's sequence found by the link: events that will never reach the log."""
+        if g.first is None or g.last is None:
+            self._once("dropped", g.message)
+        else:
+            self._lost(g.first, g.last, g.message)
+
+    def _lost(self, first: int, last: int, message: str) -> None:
+        # One FAULT per lost range: the link's gap and the band's DROPPED report of the same events are one.
+        for a, b in self._lost_ranges:
+            if a <= first and last <= b:
+                return
+        self._lost_ranges.append((first, last))
+        del self._lost_ranges[:-50]
+        self._once("dropped", message)
 
     def log_write(self, error: str | None) -> None:
         """The result of writing to the log: None when it worked."""

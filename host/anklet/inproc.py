@@ -188,7 +188,7 @@ class InprocLink(BandLink):
             self.connected = False
             raise LinkLost("the band went out of range")
 
-    async def connect(self, resume_after: int | None) -> None:
+    async def connect(self, resume_after: int | None, resume_boot: int | None = None) -> None:
         await asyncio.sleep(0)
         if not self.band.radio:
             raise LinkLost("the band is not in range")

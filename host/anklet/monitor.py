@@ -256,6 +256,7 @@ class Monitor:
         self.rule = AlarmRule(self.s.alarm_s)
         self.faults = FaultTracker(self.s.no_data_s, self.s.battery_low_pct, self.s.battery_critical_pct,
                                    start=self.clock.monotonic())
+        link.on_gap = self.faults.gap  # every gap in the band's sequence is a FAULT with its count and cause
         self.active: dict[tuple[Any, ...], ActiveAlarm] = {}
         self.raised: list[AlarmRecord] = []
         self.link_state = "starting"
@@ -387,7 +388,12 @@ class Monitor:
                 # what the log does not hold.
                 resume = self._committed.get(self._last_boot) if self._last_boot is not None else None
             try:
-                await self.link.connect(resume)
+                row = self.store.db.execute("SELECT boot FROM events WHERE band = ? AND seq = ? ORDER BY id DESC LIMIT 1",
+                                            (self.band_id, resume)).fetchone() if resume is not None else None
+            except _DB_ERRORS:
+                row = None
+            try:
+                await self.link.connect(resume, None if row is None else row[0] & 0xFFFF)  # its boot id
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # LinkError, or whatever a Bluetooth stack raises

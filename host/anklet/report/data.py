@@ -32,12 +32,15 @@ GAP_LABELS = {
     "battery_low": "Band battery low (still watching)",
     "battery_critical": "Band battery critically low",
     "log_write": "Log could not be written",
+    "events_lost": "Events lost on the band (not in this log)",
 }
-# Kinds during which the band was NOT watching (battery_low: it still was).
-NOT_WATCHING = ("no_data", "not_running", "not_worn", "battery_critical", "log_write")
+# Kinds during which the band was NOT watching (battery_low: it still was; events_lost: the log holds nothing).
+NOT_WATCHING = ("no_data", "not_running", "not_worn", "battery_critical", "log_write", "events_lost")
+# DROPPED causes (anklet_fw.eventq.LOST_*).
+_LOST_CAUSES = {1: "its queue was full while the monitor was away", 2: "damaged in its flash memory"}
 ONE_SHOT_LABELS = {
     "band_reset": "The band restarted",
-    "dropped": "The band dropped events (its queue was full)",
+    "dropped": "Events lost on the band (a gap in its sequence: count and cause in the message)",
     "sound": "The alarm could not be sounded",
     "host_crash": "The monitor stopped unexpectedly",
     "notify": "Desktop notifications not available",
@@ -172,6 +175,25 @@ def _merge(kind: str, spans: list[tuple[datetime, datetime, bool, str]]) -> list
     return out
 
 
+def _lost_spans(events: list[Any], w0: datetime, w1: datetime) -> list[tuple[datetime, datetime, bool, str]]:
+    """The band's DROPPED reports as spans: from the logged event before the lost seqs to the one after."""
+    out = []
+    for le in events:
+        e = le.event
+        if e.kind != "dropped":
+            continue
+        first, last = e.fields.get("first_seq", 0), e.fields.get("last_seq", 0)
+        mine = [x for x in events if x.band == le.band and x.event.seq is not None and x.at is not None]
+        before = [x.at for x in mine if x.event.seq < first]
+        after = [x.at for x in mine if x.event.seq > last]
+        a = max(before) if before else w0
+        b = min(after) if after else w1
+        why = _LOST_CAUSES.get(e.fields.get("cause", 0), "cause not reported")
+        msg = f"{e.fields.get('count', 0)} events (seq {first}-{last}) lost on the band: {why}"
+        out.append((max(a, w0), min(max(b, a), w1), False, msg))
+    return out
+
+
 def _trends(store: Store, since: datetime, until: datetime) -> dict[tuple[str, int, int], list]:
     out: dict[tuple[str, int, int], list] = defaultdict(list)
     for le in store.events(since, until, kinds=["start", "update", "end"]):
@@ -224,6 +246,7 @@ def gather_night(store: Store, day: date, recordings: list[Recording] | None = N
         for p in store.band_off(since, until):
             end = p.end if p.end is not None else w1
             by_kind["not_worn"].append((max(p.start, w0), min(end, w1), p.end is None, p.message))
+        by_kind["events_lost"] += _lost_spans(events, w0, w1)
         for kind, spans in by_kind.items():
             gaps += [g for g in _merge(kind, spans) if g.duration_s > 0]
         for g in gaps:
