@@ -390,7 +390,7 @@ def _cmd(args: Any) -> int:
     w2 = max(len(r[2]) for r in rows) + 2
     keys = all_keys()
     for k, v, src in rows:
-        if k.endswith(".token") and cfg.values[k]:
+        if k.endswith((".token", ".password")) and cfg.values[k]:
             v = "(set, not shown)".ljust(w1)
         print(f"  {k:<{w0}}  {v:<{w1}}  {'[' + src + ']':<{w2}}  {keys[k].help}")
     return 0

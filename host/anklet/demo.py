@@ -189,7 +189,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
     view = StatusView(out, every_s=900)
     store = Store(db_path)
     mon = Monitor(link, store, settings=Settings(poll_s=0.05, alarm_s=args.alarm_s), clock=clock, sound=sound,
-                  notifier=notifier, view=view, outputs=web_outputs(args.web, out))
+                  notifier=notifier, view=view, outputs=web_outputs(args.web, out) + mqtt_outputs(args.mqtt, out))
     view.line(start, f"demo: a {duration_text(span)} night at {'full speed' if speed is None else f'{speed:g}x'}; "
                      f"band: firmware sampling loop on a simulated LSM6DS3TR-C at {FS} Hz; link: {link_name}; "
                      f"alarm sound: {sound_text}")
@@ -239,6 +239,25 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
 
 
 WEB_HEAD_START_S = 10
+
+
+def mqtt_outputs(broker: str | None, out: TextIO) -> list[Any]:
+    """The demo band on an MQTT broker (`--mqtt HOST[:PORT]`): under anklet/demo/<band>/, with discovery."""
+    if broker is None:
+        return []
+    from .outputs.mqtt import MqttOutput
+
+    host, sep, port = broker.rpartition(":")
+    if not sep:
+        host, port = broker, "1883"
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise CliError(f"--mqtt: expected HOST or HOST:PORT (for example localhost:1883), got {broker!r}")
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    return [MqttOutput(host.strip("[]"), int(port), site="demo", say=say)]
 
 
 def web_outputs(listen: str | None, out: TextIO) -> list[Any]:
@@ -466,4 +485,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web", nargs="?", const="", metavar="HOST:PORT",
                    help="serve the bedside page for the night (default 0.0.0.0:8765); on a terminal the night waits "
                         f"{WEB_HEAD_START_S} s for you to open it, and the page stays up until Ctrl-C")
+    p.add_argument("--mqtt", metavar="HOST[:PORT]",
+                   help="also publish the night to this MQTT broker, with Home Assistant discovery (anklet/demo/...)")
     p.set_defaults(func=_cmd)
