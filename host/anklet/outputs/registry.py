@@ -78,6 +78,29 @@ def _build_mqtt(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
                       discovery_prefix=cfg["discovery_prefix"], expire_after_s=cfg["expire_after_s"], say=ctx.say)
 
 
+def _urls(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v] if v else []
+    if not isinstance(v, (list, tuple)) or not all(isinstance(u, str) and "://" in u for u in v):
+        raise ValueError("expected a list of Apprise URLs in quotes, for example [\"tgram://BOT_TOKEN/CHAT_ID\"]")
+    return tuple(v)
+
+
+def _ntfy_url(v: Any) -> str:
+    v = text(v)
+    if v and not v.startswith(("http://", "https://")):
+        raise ValueError(f"expected the topic's URL, for example \"https://ntfy.sh/anklet-SECRET\", got {v!r}")
+    return v
+
+
+def _build_push(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
+    from .push import PushOutput
+
+    repeat_s = cfg["repeat_s"] or ctx.config.values.get("alarm.repeat_s", 60.0)
+    return PushOutput(cfg["ntfy"], ntfy_token=cfg["ntfy_token"], apprise=cfg["apprise"], repeat_s=repeat_s,
+                      say=ctx.say)
+
+
 KINDS: dict[str, OutputKind] = {
     "web": OutputKind(
         "web", "a page for a bedside phone on the home network (anklet monitor --web)", _build_web,
@@ -96,6 +119,12 @@ KINDS: dict[str, OutputKind] = {
          "discovery_prefix": Key("homeassistant", _name, "Home Assistant's discovery prefix"),
          "expire_after_s": Key(60.0, number(10, 3600, "s"),
                                "Home Assistant shows the alarm sensor unavailable after this long without news")}),
+    "push": OutputKind(
+        "push", "the parents' phones as push notifications (ntfy, Apprise), repeated until acknowledged", _build_push,
+        {"ntfy": Key("", _ntfy_url, "an ntfy topic's URL (https://ntfy.sh/<a long secret name>, or your own server)"),
+         "ntfy_token": Key("", text, "an ntfy access token (for a protected topic)"),
+         "apprise": Key((), _urls, "Apprise URLs (Telegram, Signal, Pushover, SMS, ...; pip install 'anklet[push]')"),
+         "repeat_s": Key(0.0, number(0, 3600, "s"), "push again this often until acknowledged (0: alarm.repeat_s)")}),
 }
 
 
