@@ -56,13 +56,17 @@ CODES = {
     "band_sensor": "the band cannot read its motion sensor",
     "band_flash": "the band cannot store events",
     "band_settings": "the band's stored settings are damaged or could not all be loaded",
+    "host_audio": "the computer's sound is muted or at zero volume",
+    "host_power": "the computer runs on its battery",
+    "host_disk": "the disk under the log is nearly full",
+    "host_slept": "the computer was asleep: nothing was watched meanwhile",
 }
 # DROPPED causes (anklet_fw.eventq.LOST_*), in words.
 LOST_CAUSES = {
     1: "its queue was full while the monitor was away",
     2: "they were damaged in its flash memory (a flipped bit, or a write cut by a power loss)",
 }
-ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted"})
+ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted", "host_slept"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
 WARNINGS = frozenset({"notify"})
 
@@ -183,6 +187,14 @@ class FaultTracker:
         """The result of delivering to an alarm output (web page, MQTT, push): None when it worked."""
         self._set(f"output_{name}", error is not None,
                   f"the {name} alarm output is not working ({error}); alarms still sound here")
+
+    def host(self, code: str, problem: str | None, once: bool = False) -> None:
+        """A probe of the computer itself (anklet.hostcheck): its problem, or None when fine or unknown."""
+        if once:
+            if problem:
+                self._once(code, problem)
+        else:
+            self._set(code, problem is not None, problem or CODES.get(code, code))
 
     def host_crashed(self, message: str) -> None:
         self._once("host_crash", message)

@@ -160,6 +160,7 @@ class Settings:
     battery_critical_pct: int = 5
     heartbeat_s: float = 5.0
     max_pending: int = 100_000  # events held in memory while the log cannot be written
+    host_check_s: float = 30.0  # the computer's own checks (sound, power, disk, sleep: anklet.hostcheck) this often
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -240,7 +241,7 @@ class AlarmRecord:
 class Monitor:
     def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
                  sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None,
-                 outputs: list[Any] | None = None) -> None:
+                 outputs: list[Any] | None = None, host_probes: list[Any] | None = None) -> None:
         self.link = link
         self.store = store
         self.s = settings or Settings()
@@ -291,6 +292,9 @@ class Monitor:
         self.last_alarmed_episode: int | None = None
         self._triage_running = False
         self.outputs = OutputHub(self, outputs or [])  # web page, MQTT, push: each sees the alarm board
+        self.host_probes = list(host_probes or [])  # anklet.hostcheck: muted sound, on battery, disk full, slept
+        self._next_host = 0.0
+        self._host_task: asyncio.Task[None] | None = None
 
     # -- running -------------------------------------------------------------------------------
 
@@ -342,6 +346,8 @@ class Monitor:
                 tasks = list(left)
             if restore_keys:
                 restore_keys()
+            if self._host_task is not None:
+                self._host_task.cancel()
             with contextlib.suppress(Exception):
                 await self._bounded(self.link.disconnect(), "disconnect")
             await self._flush_pending(ack=False)
@@ -820,6 +826,9 @@ class Monitor:
             # hold up the fault checks below.
             self._next_status = mono + self.s.status_s
             self._status_task = asyncio.create_task(self._status_poll())
+        if self.host_probes and mono >= self._next_host and (self._host_task is None or self._host_task.done()):
+            self._next_host = mono + self.s.host_check_s
+            self._host_task = asyncio.create_task(self._host_check())
         await self._faults_changed()
         if self.muted_until is not None and mono >= self.muted_until:
             self.muted_until = None
@@ -837,6 +846,23 @@ class Monitor:
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
         self.outputs.tick(now)
+
+    async def _host_check(self) -> None:
+        """Run the computer's probes in a thread (they may run a command) and raise or clear their FAULTs."""
+        probes = list(self.host_probes)
+
+        def run_all() -> list[tuple[Any, str | None]]:
+            out = []
+            for p in probes:
+                try:
+                    out.append((p, p.check()))
+                except Exception:  # a probe that breaks knows nothing: unknown is not a fault
+                    out.append((p, None))
+            return out
+
+        for probe, problem in await asyncio.to_thread(run_all):
+            self.faults.host(probe.code, problem, once=probe.once)
+        await self._faults_changed()
 
     def _check_log_file(self, now: float) -> None:
         """The log file deleted or replaced under the monitor: say so loudly, write a new one, keep logging."""
@@ -982,9 +1008,17 @@ def _cmd_monitor(args: Any) -> int:
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     link = _open_ble_link(cfg["band"])
+    from .hostcheck import SleepInhibitor, default_probes
+
     mon = Monitor(link, store, settings=settings, sound=Sound(cfg["alarm.sound"]), notifier=Notifier(cfg["alarm.notify"]),
-                  outputs=watcher.outputs())
+                  outputs=watcher.outputs(), host_probes=default_probes(store.path))
     watcher.follow(mon)
+    inhibitor = SleepInhibitor()
+    if inhibitor.start():
+        mon.view.line(time.time(), "the computer will not sleep while the monitor runs (systemd-inhibit)", "ok")
+    else:
+        mon.view.line(time.time(), f"no sleep inhibitor ({inhibitor.why_not}): make sure this computer does not "
+                                   "sleep at night; if it does, anklet says so when it wakes", "warning")
 
     def start_sentinel(session_id: int) -> None:
         # A process of its own (own session: a Ctrl-C or a kill of the monitor's group spares it) that sounds a
@@ -1019,6 +1053,7 @@ def _cmd_monitor(args: Any) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        inhibitor.stop()
         store.close()
     sys.stdout.write("\a")
     return 0
