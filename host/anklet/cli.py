@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.demo",
     "anklet.monitor",
     "anklet.config",
+    "anklet.service",
     "anklet.logcmd",
     "anklet.ble_commands",
     "anklet.triage.cli",
