@@ -200,7 +200,8 @@ class MqttOutput:
                 "faults": [f"{a.level.upper()}: {a.message}" + (f" (acknowledged by {a.acked_by})" if a.acked else "")
                            for a in faults],
                 "battery": state.battery_pct, "worn": state.worn, "link": state.link, "watched": state.watched,
-                "muted": bool(state.muted_s), "last_ack": state.last_ack, "band": state.band}
+                "sounding": state.sounding, "muted": bool(state.muted_s), "last_ack": state.last_ack,
+                "band": state.band}
 
     async def _send(self, client: Any, topic: str, payload: str, *, retain: bool = False, force: bool = False,
                     refresh: bool = False) -> None:
