@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -37,8 +38,10 @@ class Broker:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / f"mosquitto-{self.port}.conf"
+        # As root, mosquitto would switch to its own user, who cannot read the test's private folders.
+        stay = "user root\n" if os.geteuid() == 0 else ""
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous {'true' if anonymous else 'false'}\n"
-                             f"persistence false\n{extra}")
+                             f"persistence false\n{stay}{extra}")
         self.log = self.dir / f"mosquitto-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

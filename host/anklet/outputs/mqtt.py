@@ -36,8 +36,9 @@ from typing import Any
 from ..statusview import clock_text
 from .base import BoardState, OutputControl, OutputError
 
-CONNECT_WAIT_S = 5.0  # real seconds start() waits for the first connection (after that: a FAULT until it connects)
+CONNECT_WAIT_S = 8.0  # real seconds start() waits for the first connection (after that: a FAULT until it connects)
 SEND_TIMEOUT_S = 5.0
+ECHO_WAIT_S = 5.0  # real seconds for the monitor's own "online" to come back through the broker
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 EVENT_TYPES = ("notice", "alarm", "escalation", "fault", "warning", "acknowledged")
 WHO_MAX = 60
@@ -85,6 +86,7 @@ class MqttOutput:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._tried = asyncio.Event()  # the first connection attempt is over (either way)
+        self._echo = asyncio.Event()
         self._closing = False
         self._sent: dict[str, tuple[str, float]] = {}  # topic -> (payload, real time sent)
         self._seen: set[tuple[str, str]] = set()  # (alarm key, level) already announced as events
@@ -260,18 +262,36 @@ class MqttOutput:
                     will=aiomqtt.Will(self.topic("availability"), "offline", qos=1, retain=True),
                     keepalive=self.keepalive_s, timeout=SEND_TIMEOUT_S, tls_context=self._tls_context(),
                 ) as client:
-                    await client.subscribe(self.topic("ack"), qos=1)
-                    for topic, cfg in self.discovery().items():
-                        await client.publish(topic, json.dumps(cfg), qos=1, retain=True)
-                    await client.publish(self.topic("availability"), "online", qos=1, retain=True)
-                    self._client, self._fresh, failures = client, True, 0
-                    self._connected.set()
-                    self._tried.set()
-                    async for msg in client.messages:
-                        await self._command(client, msg)
+                    for leaf in ("ack", "availability"):
+                        granted = await client.subscribe(self.topic(leaf), qos=1)
+                        if any(_refused(g) for g in (granted or ())):
+                            raise OutputError(f"the broker refused this monitor's subscription to {self.topic(leaf)} "
+                                              f"(its ACL must let it read {self.base}/#): acknowledging from Home "
+                                              "Assistant would not reach it")
+                    self._echo = asyncio.Event()
+                    reader = asyncio.create_task(self._read(client))
+                    try:
+                        for topic, cfg in self.discovery().items():
+                            await client.publish(topic, json.dumps(cfg), qos=1, retain=True)
+                        await client.publish(self.topic("availability"), "online", qos=1, retain=True)
+                        try:
+                            # Our own "online" must come back: a broker that takes the login but whose ACL drops
+                            # this monitor's messages would otherwise swallow every alarm without a word.
+                            await asyncio.wait_for(self._echo.wait(), ECHO_WAIT_S)
+                        except asyncio.TimeoutError:
+                            raise OutputError(
+                                f"the broker took the login{' ' + self.username if self.username else ''} but does "
+                                f"not pass this monitor's messages (its ACL must let it read and write "
+                                f"{self.base}/# and write {self.discovery_prefix}/+/{self.node}/#)") from None
+                        self._client, self._fresh, failures = client, True, 0
+                        self._connected.set()
+                        self._tried.set()
+                        await reader  # until the connection ends (MqttError)
+                    finally:
+                        reader.cancel()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # aiomqtt.MqttError: refused, unreachable, lost
+            except Exception as exc:  # aiomqtt.MqttError (refused, unreachable, lost), or OutputError above
                 self._error = f"broker {self.host}:{self.port}: {exc}"
                 self._tried.set()
             finally:
@@ -281,6 +301,14 @@ class MqttOutput:
                 return
             await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
             failures += 1
+
+    async def _read(self, client: Any) -> None:
+        async for msg in client.messages:
+            if str(msg.topic) == self.topic("availability"):
+                if msg.payload in (b"online", "online"):
+                    self._echo.set()
+                continue
+            await self._command(client, msg)
 
     async def _command(self, client: Any, msg: Any) -> None:
         if str(msg.topic) != self.topic("ack") or msg.retain or self.control is None:
@@ -292,6 +320,12 @@ class MqttOutput:
         with contextlib.suppress(Exception):
             await client.publish(self.topic("ack/result"), json.dumps({"acknowledged": n, "by": by}), qos=1,
                                  timeout=SEND_TIMEOUT_S)
+
+
+def _refused(granted: Any) -> bool:
+    """A SUBACK entry that says no (0x80 and up), as an int or paho's ReasonCode."""
+    value = getattr(granted, "value", granted)
+    return isinstance(value, int) and value >= 0x80
 
 
 def parse_ack(payload: Any) -> tuple[str, float | None]:
