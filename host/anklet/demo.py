@@ -257,7 +257,7 @@ def mqtt_outputs(broker: str | None, out: TextIO) -> list[Any]:
         out.write(text + "\n")
         out.flush()
 
-    return [MqttOutput(host.strip("[]"), int(port), site="demo", say=say)]
+    return [MqttOutput(host.strip("[]"), int(port), site="demo", band_name="demo_band", say=say)]
 
 
 def web_outputs(listen: str | None, out: TextIO) -> list[Any]:
