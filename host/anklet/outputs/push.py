@@ -153,6 +153,7 @@ class PushOutput:
                 raise OutputError("Apprise could not deliver the push to every URL in outputs.push.apprise")
 
     def _ntfy(self, push: Push) -> None:
+        assert self.ntfy is not None
         headers = {"Title": push.title, "Priority": PRIORITY.get(push.kind, "default"), "Tags": TAGS[push.kind]}
         if self.ntfy_token:
             headers["Authorization"] = f"Bearer {self.ntfy_token}"
