@@ -176,3 +176,27 @@ def test_settings_build_it(tmp_path):
     p.write_text('[outputs.push]\nntfy = "ntfy.sh/anklet"\n')
     with pytest.raises(ValueError, match="outputs.push.ntfy: expected the topic's URL"):
         load(p)
+
+
+def test_the_fault_stays_until_a_push_gets_through_even_when_acknowledged(tmp_path):
+    """Acknowledging the FAULT does not make a broken channel look mended: it ends only when a push is delivered
+    (here when the mute is over and the alarm, still going, is pushed again)."""
+    seen = {}
+
+    def script(n):
+        ntfy.refuse = 403 if n < 20 else None
+        if n == 5:
+            rig.monitor.acknowledge("Dad")
+        if n == 200:
+            seen["during mute"] = "output_push" in rig.monitor.faults.active
+            seen["pushed"] = len(ntfy.got)
+
+    rig, ntfy, out = push_rig(tmp_path)
+    try:
+        ntfy.refuse = 403
+        asyncio.run(rig.run(after=lambda r: step_through(r, 320, script)))
+    finally:
+        ntfy.close()
+    assert seen == {"during mute": True, "pushed": 0}
+    assert "output_push" not in rig.monitor.faults.active
+    assert any("ALARM" in g["headers"]["title"] for g in ntfy.got)

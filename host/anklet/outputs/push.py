@@ -82,10 +82,12 @@ class PushOutput:
 
     async def publish(self, state: BoardState) -> None:
         due = self.due(state)
+        if self._failing is not None and (not due or state.now < self._retry_at):
+            # Not retried yet, or nothing to retry with (the FAULT acknowledged): the channel is still broken as far
+            # as anyone knows, so the FAULT stays until a push gets through.
+            raise OutputError(self._failing)
         if not due:
             return
-        if self._failing is not None and state.now < self._retry_at:
-            raise OutputError(self._failing)  # not retried yet: still failing, the FAULT stays
         for push, keys, level in due:
             try:
                 await self._deliver(push)
