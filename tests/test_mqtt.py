@@ -281,3 +281,27 @@ def test_two_bands_on_one_broker(tmp_path, broker):
     assert [x.acked_by for x in a.store.alarms() if x.level == "alarm"] == ["MQTT (nurse station)"]
     assert not b.store.alarms() and not b.raised("alarm")
     assert {h.payload for h in live.on("anklet/home/twin_b/availability")} == {"online", "offline"}
+
+
+def test_settings_build_it_and_anklet_config_hides_the_password(tmp_path, capsys):
+    from anklet.cli import main
+    from anklet.config import load
+    from anklet.outputs.registry import BuildContext, build_outputs
+
+    p = tmp_path / "config.toml"
+    p.write_text('[outputs.mqtt]\nenabled = true\nhost = "broker.ward.example"\nport = 8883\ntls = true\n'
+                 'username = "monitor-bed-1"\npassword = "s3cret-pass"\nsite = "ward"\nband_name = "bed_1"\n')
+    cfg = load(p)
+    [out] = build_outputs(cfg, BuildContext(cfg, say=lambda s: None))
+    assert isinstance(out, MqttOutput)
+    assert (out.host, out.port, out.tls, out.username, out.site, out.band_name) == \
+        ("broker.ward.example", 8883, True, "monitor-bed-1", "ward", "bed_1")
+    assert main(["config", "--config", str(p)]) == 0
+    shown = capsys.readouterr().out
+    assert "s3cret-pass" not in shown and "outputs.mqtt.password" in shown and "(set, not shown)" in shown
+    p.write_text('[outputs.mqtt]\nsite = "my/ward"\n')
+    with pytest.raises(ValueError, match="outputs.mqtt.site"):
+        load(p)
+    p.write_text('[outputs.mqtt]\nport = 70000\n')
+    with pytest.raises(ValueError, match="outputs.mqtt.port"):
+        load(p)
