@@ -169,3 +169,41 @@ def test_every_host_fault_has_a_meaning(code):
     from anklet.faults import CODES
 
     assert code in CODES
+
+
+DBUS_MONITOR_SLEEP = """signal time=1796162078.123456 sender=org.freedesktop.DBus -> destination=:1.90 serial=2 path=/org/freedesktop/DBus; interface=org.freedesktop.DBus; member=NameAcquired
+   string ":1.90"
+signal time=1796162090.554013 sender=:1.3 -> destination=(null destination) serial=1045 path=/org/freedesktop/login1; interface=org.freedesktop.login1.Manager; member=PrepareForSleep
+   boolean true
+signal time=1796162131.002417 sender=:1.3 -> destination=(null destination) serial=1051 path=/org/freedesktop/login1; interface=org.freedesktop.login1.Manager; member=PrepareForSleep
+   boolean false
+"""
+
+
+def test_prepare_for_sleep_in_dbus_monitor_output():
+    signals = hostcheck.SleepSignals()
+    got = [signals.feed(line) for line in DBUS_MONITOR_SLEEP.splitlines(keepends=True)]
+    assert [g for g in got if g is not None] == [True, False]
+
+
+def test_watch_sleep_runs_dbus_monitor_and_reports_each_signal(tmp_path, monkeypatch):
+    """The real watcher, running a stand-in dbus-monitor that prints what the real one prints on a suspend."""
+    (tmp_path / "out.txt").write_text(DBUS_MONITOR_SLEEP)
+    fake = tmp_path / "dbus-monitor"
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --system ] || exit 3\ncat {tmp_path / 'out.txt'}\n"
+                    "echo 'Failed to open connection to system bus' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    seen = []
+    why = asyncio.run(hostcheck.watch_sleep(seen.append))
+    assert seen == [True, False] and why == "Failed to open connection to system bus"
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert asyncio.run(hostcheck.watch_sleep(seen.append)) == "dbus-monitor is not available"
+
+
+def test_going_to_sleep_is_a_fault_at_once(tmp_path):
+    rig = Rig(tmp_path, script=activity_script(120, every_s=10), duration_s=120,
+              actions=[(60, lambda b: rig.monitor.host_event("host_sleeping", "the computer is going to sleep now"))])
+    asyncio.run(rig.run())
+    [fault] = rig.raised(code="host_sleeping")
+    assert fault.level == "fault" and 60 <= rig.t(fault.at) < 62 and fault.sounded

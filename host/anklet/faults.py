@@ -60,13 +60,15 @@ CODES = {
     "host_power": "the computer runs on its battery",
     "host_disk": "the disk under the log is nearly full",
     "host_slept": "the computer was asleep: nothing was watched meanwhile",
+    "host_sleeping": "the computer is going to sleep: the band will not be watched",
 }
 # DROPPED causes (anklet_fw.eventq.LOST_*), in words.
 LOST_CAUSES = {
     1: "its queue was full while the monitor was away",
     2: "they were damaged in its flash memory (a flipped bit, or a write cut by a power loss)",
 }
-ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted", "host_slept"})
+ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted", "host_slept",
+                      "host_sleeping"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
 WARNINGS = frozenset({"notify"})
 

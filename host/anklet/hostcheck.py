@@ -10,17 +10,22 @@ pactl, no battery, a platform that cannot tell: unknown is not a fault). The mon
 - `host_slept`: the computer was asleep (suspended) and nothing was watched meanwhile. The monotonic clock stands
   still in a suspend, so the no-data FAULT alone would not say so; CLOCK_BOOTTIME does not.
 
-`SleepInhibitor` asks systemd-logind not to sleep while the monitor runs (systemd-inhibit, where there is one).
+`SleepInhibitor` asks systemd-logind not to sleep while the monitor runs (systemd-inhibit, where there is one), and
+holds a delay lock as well: a suspend that goes ahead all the same (a laptop's lid closed: logind ignores block locks
+for the lid by default) waits a few seconds, in which `watch_sleep` hears logind's PrepareForSleep signal and the
+monitor raises the FAULT `host_sleeping`, sounded here and sent to every output, before the computer goes quiet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -205,6 +210,55 @@ def slept_problem(slept_s: float) -> str | None:
             "sleep (anklet takes a sleep inhibitor where it can)")
 
 
+SLEEP_MATCH = "type='signal',interface='org.freedesktop.login1.Manager',member='PrepareForSleep'"
+
+
+class SleepSignals:
+    """logind's PrepareForSleep in `dbus-monitor` output: the signal's header line, then "   boolean true" (going to
+    sleep) or "   boolean false" (awake again)."""
+
+    def __init__(self) -> None:
+        self._pending = False
+
+    def feed(self, line: str) -> bool | None:
+        if "member=PrepareForSleep" in line:
+            self._pending = True
+            return None
+        if self._pending:
+            self._pending = False
+            word = line.split()
+            if len(word) == 2 and word[0] == "boolean":
+                return word[1] == "true"
+        return None
+
+
+async def watch_sleep(on_change: Callable[[bool], None]) -> str:
+    """Call on_change(True) when the computer is about to sleep, on_change(False) when it is awake again, until
+    cancelled; return why not (no dbus-monitor, no system bus) when it cannot listen."""
+    exe = shutil.which("dbus-monitor")
+    if exe is None:
+        return "dbus-monitor is not available"
+    try:
+        proc = await asyncio.create_subprocess_exec(exe, "--system", SLEEP_MATCH, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        return str(exc)
+    signals = SleepSignals()
+    try:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            going = signals.feed(raw.decode("utf-8", "replace"))
+            if going is not None:
+                on_change(going)
+        err = (await proc.stderr.read()).decode("utf-8", "replace").strip() if proc.stderr else ""
+        return err.splitlines()[-1] if err else f"dbus-monitor exited with {await proc.wait()}"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                await proc.wait()
+
+
 def default_probes(log_path: str | Path) -> list[Probe]:
     return [AudioProbe(), PowerProbe(), DiskProbe(Path(log_path)), SleepProbe()]
 
@@ -217,6 +271,7 @@ class SleepInhibitor:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.delay_proc: subprocess.Popen[bytes] | None = None
         self.why_not = ""
 
     def start(self) -> bool:
@@ -232,18 +287,26 @@ class SleepInhibitor:
         except OSError as exc:
             self.why_not = str(exc)
             return False
+        # A suspend that goes ahead all the same waits for this lock (logind's InhibitDelayMaxSec, 5 s by
+        # default): time to sound the FAULT and tell the outputs.
+        delay = [exe, "--what=sleep", "--who=anklet", "--why=saying that the band is no longer watched",
+                 "--mode=delay", "tail", f"--pid={os.getpid()}", "-f", "/dev/null"]
+        with contextlib.suppress(OSError):
+            self.delay_proc = subprocess.Popen(delay, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, start_new_session=True)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(0.5)  # no logind (a container, no D-Bus): it fails at once
         if self.proc.returncode is not None:
             err = self.proc.stderr.read().decode("utf-8", "replace").strip() if self.proc.stderr else ""
             self.why_not = err.splitlines()[-1] if err else f"systemd-inhibit exited with {self.proc.returncode}"
-            self.proc = None
+            self.stop()
             return False
         return True
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(2)
-        self.proc = None
+        for p in (self.proc, self.delay_proc):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(2)
+        self.proc = self.delay_proc = None

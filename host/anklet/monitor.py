@@ -847,6 +847,11 @@ class Monitor:
         self.view.update(self.snapshot(now))
         self.outputs.tick(now)
 
+    def host_event(self, code: str, message: str) -> None:
+        """Something the computer itself announced (about to sleep): a one-shot FAULT, sounded and published now."""
+        self.faults.host(code, message, once=True)
+        self._spawn(self._faults_changed())
+
     async def _host_check(self) -> None:
         """Run the computer's probes in a thread (they may run a command) and raise or clear their FAULTs."""
         probes = list(self.host_probes)
@@ -1008,7 +1013,7 @@ def _cmd_monitor(args: Any) -> int:
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     link = _open_ble_link(cfg["band"])
-    from .hostcheck import SleepInhibitor, default_probes
+    from .hostcheck import SleepInhibitor, default_probes, watch_sleep
 
     mon = Monitor(link, store, settings=settings, sound=Sound(cfg["alarm.sound"]), notifier=Notifier(cfg["alarm.notify"]),
                   outputs=watcher.outputs(), host_probes=default_probes(store.path))
@@ -1040,6 +1045,13 @@ def _cmd_monitor(args: Any) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, mon.stop)  # a clean stop, not a crash
         task = asyncio.create_task(mon.run(keys=True))
         watch = asyncio.create_task(watcher.run())  # config.toml changes: taken over, or refused and said so
+
+        def sleeping(going: bool) -> None:
+            if going:
+                mon.host_event("host_sleeping", "the computer is going to sleep now: the band will not be watched "
+                                                "until it wakes; switch off its sleep (or keep a laptop's lid open)")
+
+        sleep_watch = asyncio.create_task(watch_sleep(sleeping))  # logind's PrepareForSleep, where there is one
         try:
             await task
         except asyncio.CancelledError:
@@ -1047,6 +1059,7 @@ def _cmd_monitor(args: Any) -> int:
             await task
         finally:
             watch.cancel()
+            sleep_watch.cancel()
 
     try:
         asyncio.run(main())
