@@ -65,8 +65,16 @@ def _port(v: Any) -> int:
 
 def _name(v: Any) -> str:
     v = text(v)
-    if v and not all(c.isalnum() or c in "-_" for c in v) or len(v) > 40:
-        raise ValueError(f"expected up to 40 letters, digits, - or _ (it is part of the MQTT topics), got {v!r}")
+    if len(v) > 40 or not all(c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in v):
+        raise ValueError("expected up to 40 lower-case letters, digits or _ (it names the MQTT topics and the Home "
+                         f"Assistant entities), got {v!r}")
+    return v
+
+
+def _prefix(v: Any) -> str:
+    v = text(v)
+    if not v or any(c in v for c in "+#/ ") or len(v) > 60:
+        raise ValueError(f"expected one topic level without + # / or spaces, got {v!r}")
     return v
 
 
@@ -116,7 +124,7 @@ KINDS: dict[str, OutputKind] = {
          "ca_file": Key("", text, "the CA certificate that signed the broker's (empty: the system's)"),
          "site": Key("home", _name, "the first level under anklet/: the home, or the ward"),
          "band_name": Key("", _name, "the band's level in anklet/<site>/<band> (empty: from the band's id)"),
-         "discovery_prefix": Key("homeassistant", _name, "Home Assistant's discovery prefix"),
+         "discovery_prefix": Key("homeassistant", _prefix, "Home Assistant's discovery prefix"),
          "expire_after_s": Key(60.0, number(10, 3600, "s"),
                                "Home Assistant shows the alarm sensor unavailable after this long without news")}),
     "push": OutputKind(
