@@ -106,9 +106,8 @@ class MqttOutput:
         """Discovery topic -> config for each entity Home Assistant should make."""
         monitor = {"topic": self.topic("availability")}
         band = {"topic": self.topic("band")}
-        device = {"identifiers": [self.node], "name": f"anklet {self.band}", "manufacturer": "anklet",
-                  "model": "ankle band night monitor", "sw_version": _version(),
-                  "suggested_area": self.site}
+        device = {"identifiers": [self.node], "name": f"anklet {self.site} {self.band}", "manufacturer": "anklet",
+                  "model": "ankle band night monitor", "sw_version": _version()}
         origin = {"name": "anklet", "sw_version": _version()}
 
         def entity(component: str, key: str, name: str, avail: list[dict[str, str]], **kw: Any) -> tuple[str, dict]:
