@@ -92,7 +92,9 @@ def test_discovery_is_retained_and_the_alarm_reaches_the_broker(tmp_path, broker
     assert on[0]["since"] is not None and on[0]["sounding"]
     assert states[-1]["state"] == "ON"  # the episode is over, the alarm sounds until someone acknowledges it
     events = [h.json() for h in live.on(f"{BASE}/event")]
-    assert [e["event_type"] for e in events if e["event_type"] in ("notice", "alarm")] == ["notice", "alarm"]
+    types = [e["event_type"] for e in events]
+    # Once each (a NOTICE overtaken by its ALARM before it was published is not announced late).
+    assert types.count("alarm") == 1 and types.count("notice") <= 1 and set(types) <= {"notice", "alarm"}
     assert all(not h.retain for h in live.on(f"{BASE}/alarm") + live.on(f"{BASE}/event"))
     status = [h.json() for h in live.on(f"{BASE}/status")]
     assert status[-1]["battery"] == 89 and status[-1]["fault"] == "OFF" and status[-1]["watched"]
