@@ -200,3 +200,56 @@ def test_the_fault_stays_until_a_push_gets_through_even_when_acknowledged(tmp_pa
     assert seen == {"during mute": True, "pushed": 0}
     assert "output_push" not in rig.monitor.faults.active
     assert any("ALARM" in g["headers"]["title"] for g in ntfy.got)
+
+
+def test_the_acknowledge_button_on_a_push_reaches_the_monitor_through_the_page(tmp_path):
+    """ntfy's Acknowledge button: the push carries an "http" action to the bedside page; pressing it on the phone
+    (here: the request the ntfy app would make, built from the push's own header) acknowledges in the monitor."""
+    import urllib.request
+
+    from anklet.outputs.web import WebOutput
+
+    token = "push-test-token-0123456789"
+    rig, ntfy, out = push_rig(tmp_path)
+    web = WebOutput("127.0.0.1", 0, token=token, say=lambda s: None, qr=False)
+    rig.monitor.outputs = OutputHub(rig.monitor, [web, out])
+    pressed = {}
+
+    async def set_url(rig):
+        for _ in range(500):
+            if web.url:
+                break
+            await asyncio.sleep(0.01)
+        out.ack_url = f"http://127.0.0.1:{web.port}/{token}/ack"
+
+    def phone(n):
+        if n == 10 and not pressed:
+            action = next(g for g in ntfy.got if "ALARM" in g["headers"]["title"])["headers"]["actions"]
+            kind, label, url, *params = [p.strip() for p in action.split(", ")]
+            opts = dict(p.split("=", 1) for p in params)
+            assert (kind, label, opts["method"], opts["clear"]) == ("http", "Acknowledge", "POST", "true")
+            req = urllib.request.Request(url, data=opts["body"].encode(), method="POST",
+                                         headers={"Content-Type": opts["headers.Content-Type"]})
+
+            def press():  # from another thread: the page is served by this very loop
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    pressed["reply"] = json.loads(r.read())
+
+            pressed["thread"] = threading.Thread(target=press)
+            pressed["thread"].start()
+
+    async def night_then_wait(rig):
+        await step_through(rig, 20, phone)
+        while pressed["thread"].is_alive():
+            await asyncio.sleep(0.01)
+        await step_through(rig, 5)
+
+    try:
+        asyncio.run(rig.run(before=set_url, after=night_then_wait))
+    finally:
+        ntfy.close()
+    assert pressed["reply"] == {"acknowledged": 1, "by": "web page (ntfy, 127.0.0.1)"}
+    [stored] = [a for a in rig.store.alarms() if a.level == "alarm"]
+    assert stored.acked_by == "web page (ntfy, 127.0.0.1)"
+    last = ntfy.got[-1]
+    assert last["headers"]["title"].endswith("acknowledged") and "actions" not in last["headers"]

@@ -131,7 +131,7 @@ BASE_KEYS: dict[str, Key] = {
     "alarm.notify": Key(True, boolean, "desktop notifications"),
 }
 # Settings shown as "(set, not shown)" by `anklet config`: they hold a password or work as one.
-SECRET_SUFFIXES = (".token", "_token", ".password", ".ntfy", ".apprise")
+SECRET_SUFFIXES = (".token", "_token", ".password", ".ntfy", ".apprise", ".ack_url")
 # Settings a running monitor takes over from a changed file; the others need a restart.
 LIVE_KEYS = ("alarm.alarm_s", "alarm.no_data_s", "alarm.mute_min", "alarm.repeat_s")
 

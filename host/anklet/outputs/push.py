@@ -46,9 +46,10 @@ class PushOutput:
     name = "push"
 
     def __init__(self, ntfy: str | None = None, *, ntfy_token: str | None = None, apprise: Sequence[str] = (),
-                 repeat_s: float = 60.0, say: Callable[[str], None] | None = None) -> None:
+                 repeat_s: float = 60.0, ack_url: str | None = None, say: Callable[[str], None] | None = None) -> None:
         self.ntfy = ntfy or None
         self.ntfy_token = ntfy_token or None
+        self.ack_url = ack_url or None  # the bedside page's acknowledge address: an Acknowledge button on ntfy pushes
         self.apprise_urls = list(apprise)
         self.repeat_s = repeat_s
         self.say = say or print
@@ -66,6 +67,9 @@ class PushOutput:
             raise OutputError("no ntfy topic and no Apprise URL: set outputs.push.ntfy or outputs.push.apprise")
         if self.ntfy and not self.ntfy.startswith(("http://", "https://")):
             raise OutputError(f"outputs.push.ntfy must be an http(s) URL of a topic, got {self.ntfy!r}")
+        if self.ack_url and (not self.ack_url.startswith(("http://", "https://")) or any(c in self.ack_url for c in ",; ")):
+            raise OutputError("outputs.push.ack_url must be the bedside page's address followed by ack, "
+                              "for example http://192.168.1.20:8765/TOKEN/ack")
         if self.apprise_urls:
             try:
                 import apprise
@@ -159,6 +163,11 @@ class PushOutput:
         headers = {"Title": push.title, "Priority": PRIORITY.get(push.kind, "default"), "Tags": TAGS[push.kind]}
         if self.ntfy_token:
             headers["Authorization"] = f"Bearer {self.ntfy_token}"
+        if self.ack_url and push.kind != "ack":
+            # ntfy's "http" action: the phone itself POSTs to the page when the button is pressed (so it works
+            # where the phone reaches the page: on the home Wi-Fi). The page records it as "web page (ntfy, <ip>)".
+            headers["Actions"] = (f"http, Acknowledge, {self.ack_url}, method=POST, "
+                                  'headers.Content-Type=application/json, body={"by":"ntfy"}, clear=true')
         req = urllib.request.Request(self.ntfy, data=push.body.encode("utf-8"), headers=headers, method="POST")
         where = self.ntfy.split("?")[0]
         try:

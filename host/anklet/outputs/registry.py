@@ -106,7 +106,7 @@ def _build_push(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
 
     repeat_s = cfg["repeat_s"] or ctx.config.values.get("alarm.repeat_s", 60.0)
     return PushOutput(cfg["ntfy"], ntfy_token=cfg["ntfy_token"], apprise=cfg["apprise"], repeat_s=repeat_s,
-                      say=ctx.say)
+                      ack_url=cfg["ack_url"], say=ctx.say)
 
 
 KINDS: dict[str, OutputKind] = {
@@ -132,7 +132,9 @@ KINDS: dict[str, OutputKind] = {
         {"ntfy": Key("", _ntfy_url, "an ntfy topic's URL (https://ntfy.sh/<a long secret name>, or your own server)"),
          "ntfy_token": Key("", text, "an ntfy access token (for a protected topic)"),
          "apprise": Key((), _urls, "Apprise URLs (Telegram, Signal, Pushover, SMS, ...; pip install 'anklet[push]')"),
-         "repeat_s": Key(0.0, number(0, 3600, "s"), "push again this often until acknowledged (0: alarm.repeat_s)")}),
+         "repeat_s": Key(0.0, number(0, 3600, "s"), "push again this often until acknowledged (0: alarm.repeat_s)"),
+         "ack_url": Key("", text, "the bedside page's address + ack: an Acknowledge button on ntfy pushes (the "
+                                  "address, with its secret, then goes through the ntfy server)")}),
 }
 
 
