@@ -253,3 +253,19 @@ def test_the_acknowledge_button_on_a_push_reaches_the_monitor_through_the_page(t
     assert stored.acked_by == "web page (ntfy, 127.0.0.1)"
     last = ntfy.got[-1]
     assert last["headers"]["title"].endswith("acknowledged") and "actions" not in last["headers"]
+
+
+def test_a_step_of_the_wall_clock_does_not_hold_back_the_repeats(tmp_path):
+    """An hour back (NTP, a parent setting the clock) while an alarm is pushed: it is pushed again all the same,
+    every 20 s of the monitor's monotonic clock."""
+    def step(n):
+        if n == 3:
+            rig.clock.step_wall(-3600)
+
+    rig, ntfy, out = push_rig(tmp_path)
+    try:
+        asyncio.run(rig.run(after=lambda r: step_through(r, 70, step)))
+    finally:
+        ntfy.close()
+    stepped = [p for p in out.sent if p.kind == "alarm" and p.at < rig.raised("alarm")[0].at]
+    assert len(stepped) >= 3  # after the step: at the repeat interval, not an hour later

@@ -45,6 +45,8 @@ class BoardState:
     last_ack: str = ""  # "02:13:05 by web page (192.168.1.20)", "" before any acknowledgement
     triage_done: bool = False  # the answers about episode_id are already saved
     watched: bool = True  # the band is heard (False: the no-data FAULT is up; what it last said may be stale)
+    mono: float | None = None  # the monitor's monotonic time: for an output's own delays and repeats (a step of
+    # the wall clock must neither hold them back nor bring them forward); None: use `now`
 
     @property
     def loudest(self) -> AlarmItem | None:

@@ -46,4 +46,5 @@ def board_state(mon: Monitor, now: float | None = None, *, acked_by: dict[str, s
         worn=snap.worn, activity=snap.activity, episode=snap.episode, alarms=tuple(items),
         recent=tuple(recent[:RECENT_MAX]), muted_s=snap.muted_s, episode_id=mon.last_alarmed_episode,
         last_ack=last_ack, triage_done=triage_done, watched="no_data" not in mon.faults.active,
+        mono=mon.clock.monotonic() + (now - mon.clock.now()),
     )

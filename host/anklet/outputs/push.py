@@ -23,7 +23,7 @@ from typing import Any
 from ..statusview import clock_text, duration_text
 from .base import AlarmItem, BoardState, OutputControl, OutputError
 
-RETRY_S = 10.0  # monitor seconds between two attempts while pushes are refused
+RETRY_S = 10.0  # seconds (the monitor's monotonic clock) between two attempts while pushes are refused
 TIMEOUT_S = 8.0  # real seconds for one push (the hub gives a publish 10 s)
 PRIORITY = {"escalation": "urgent", "alarm": "urgent", "fault": "high"}
 TAGS = {"escalation": "rotating_light", "alarm": "rotating_light", "fault": "warning", "ack": "white_check_mark"}
@@ -56,7 +56,7 @@ class PushOutput:
         self.sent: list[Push] = []  # every push delivered, for the terminal and the tests
         self.band = ""
         self._apprise: Any = None
-        self._pushed: dict[str, tuple[float, str]] = {}  # alarm key -> (monitor time of the last push, level)
+        self._pushed: dict[str, tuple[float, str]] = {}  # alarm key -> (monotonic time of the last push, level)
         self._seen_ack = ""  # the board's last acknowledgement already told
         self._failing: str | None = None
         self._retry_at = 0.0
@@ -85,8 +85,9 @@ class PushOutput:
         self.say(f"push: alarms go to {where}, again every {duration_text(self.repeat_s)} until acknowledged")
 
     async def publish(self, state: BoardState) -> None:
+        mono = state.now if state.mono is None else state.mono
         due = self.due(state)
-        if self._failing is not None and (not due or state.now < self._retry_at):
+        if self._failing is not None and (not due or mono < self._retry_at):
             # Not retried yet, or nothing to retry with (the FAULT acknowledged): the channel is still broken as far
             # as anyone knows, so the FAULT stays until a push gets through.
             raise OutputError(self._failing)
@@ -97,7 +98,7 @@ class PushOutput:
                 await self._deliver(push)
             except OutputError as exc:
                 self._failing = str(exc)
-                self._retry_at = state.now + RETRY_S
+                self._retry_at = mono + RETRY_S
                 raise
             self._failing = None
             self.sent.append(push)
@@ -106,7 +107,7 @@ class PushOutput:
                     self._pushed.pop(key, None)
                     self._seen_ack = state.last_ack
                 else:
-                    self._pushed[key] = (state.now, level)
+                    self._pushed[key] = (mono, level)
 
     async def close(self) -> None:
         return None
@@ -116,6 +117,7 @@ class PushOutput:
     def due(self, state: BoardState) -> list[tuple[Push, tuple[str, ...], str]]:
         """What to push now: (push, the alarm keys it is about, their level)."""
         out: list[tuple[Push, tuple[str, ...], str]] = []
+        mono = state.now if state.mono is None else state.mono
         current = {a.key: a for a in state.alarms}
         done = tuple(k for k in self._pushed if k not in current or current[k].acked)
         if done and state.last_ack and state.last_ack != self._seen_ack:
@@ -130,7 +132,7 @@ class PushOutput:
             if not a.loud or a.acked or a.level not in PRIORITY:
                 continue
             last = self._pushed.get(a.key)
-            if last is None or last[1] != a.level or state.now - last[0] >= self.repeat_s:
+            if last is None or last[1] != a.level or mono - last[0] >= self.repeat_s:
                 out.append((self._alarm_push(state, a, repeat=last is not None and last[1] == a.level), (a.key,),
                             a.level))
         return out
