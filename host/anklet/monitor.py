@@ -264,6 +264,7 @@ class Monitor:
         self.pending: list[DeviceEvent] = []  # received, not yet committed (log failing)
         self.logged = 0  # events newly committed by this monitor
         self.received = 0
+        self.early_heard = 0  # events decided on ahead of the in-order stream (the band's window was full)
         self.overstays = 0  # next_event() calls that overran their timeout and were cut short
         self.battery: tuple[int, int] | None = None
         self.worn: bool | None = None
@@ -435,6 +436,7 @@ class Monitor:
         await self._read_status()
         while not self._stop.is_set():
             e = await self._next_event(self.s.poll_s)
+            await self._take_early()
             if e is None:
                 continue
             batch = [e]
@@ -510,6 +512,27 @@ class Monitor:
                 lost = exc
         if lost is not None:
             raise lost  # committed; the band resends and the log ignores the repeats
+
+    async def _take_early(self) -> None:
+        """Decide on the alarm-relevant events the band sent ahead of its in-order stream.
+
+        The band sends them when its window of unacknowledged events is full, which happens when the log cannot
+        be written: the episode must still alarm. They are for the rule only; each comes again in order to be
+        logged, and is not fed twice (`_fed` counts it). An early event passes over older in-order events the
+        rule has not seen; those are older news of the same or an earlier episode, and the later event decides.
+        """
+        early = self.link.take_early()
+        if not early:
+            return
+        now = self.clock.now()
+        self.faults.data(self.clock.monotonic())
+        for e in early:
+            if e.boot is None or e.seq is None or e.seq <= self._fed.get(e.boot, -1):
+                continue
+            self._fed[e.boot] = e.seq
+            self.early_heard += 1
+            await self._consume(e, now)
+        await self._faults_changed()
 
     def _commit(self, now: float) -> tuple[dict[tuple[int | None, int | None], bool], tuple[int, int] | None]:
         """Commit pending events: ({(boot, seq): new}, (boot, seq) to acknowledge). ({}, None) if the log failed."""
