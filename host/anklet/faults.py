@@ -20,6 +20,7 @@ from typing import Any
 from anklet_fw import band as fwband
 from anklet_fw import status as fwstatus
 
+from .hostwatch import DISK_LOW_B, HOST_BATTERY_LOW_PCT, HostState
 from .link import Gap
 from .records import DeviceEvent
 
@@ -56,6 +57,11 @@ CODES = {
     "band_sensor": "the band cannot read its motion sensor",
     "band_flash": "the band cannot store events",
     "band_settings": "the band's stored settings are damaged or could not all be loaded",
+    "host_sound": "this computer's sound is muted or at zero: an alarm would not be heard here",
+    "host_battery": "this computer runs on a nearly flat battery: it will stop watching",
+    "host_on_battery": "this computer is not plugged in",
+    "host_disk": "the disk under the log is nearly full",
+    "host_sleep": "this computer may go to sleep during the night",
 }
 # DROPPED causes (anklet_fw.eventq.LOST_*), in words.
 LOST_CAUSES = {
@@ -64,7 +70,7 @@ LOST_CAUSES = {
 }
 ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
-WARNINGS = frozenset({"notify"})
+WARNINGS = frozenset({"notify", "host_on_battery", "host_sleep"})
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,24 @@ class FaultTracker:
         """The result of delivering to an alarm output (web page, MQTT, push): None when it worked."""
         self._set(f"output_{name}", error is not None,
                   f"the {name} alarm output is not working ({error}); alarms still sound here")
+
+    def host(self, st: HostState, sleep_guard: bool | None = None) -> None:
+        """What the computer running the monitor is doing to its watch (hostwatch.py). Unknown is never a fault."""
+        silent = st.muted is True or st.volume_pct == 0
+        self._set("host_sound", silent, "this computer's sound is " + ("muted" if st.muted else "at 0 %") +
+                  ": an alarm would not be heard here; turn the sound on and up")
+        low = st.on_battery is True and st.battery_pct is not None and st.battery_pct <= HOST_BATTERY_LOW_PCT
+        self._set("host_battery", low, f"this computer is on battery at {st.battery_pct} % and not plugged in: "
+                                       "it will stop watching when the battery runs out; plug it in")
+        self._set("host_on_battery", st.on_battery is True and not low,
+                  "this computer is not plugged in: on battery it may sleep or run out before morning")
+        free = st.disk_free_b
+        self._set("host_disk", free is not None and free < DISK_LOW_B,
+                  f"only {0 if free is None else free // (1024 * 1024)} MB free on the disk under the log: "
+                  "it will soon stop being written; free some space")
+        if sleep_guard is not None:
+            self._set("host_sleep", not sleep_guard, "this computer may go to sleep during the night and stop "
+                                                     "watching: set it never to sleep while anklet runs")
 
     def host_crashed(self, message: str) -> None:
         self._once("host_crash", message)

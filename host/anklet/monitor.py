@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from .alarm import ALARM_S_DEFAULT, AlarmRule, check_alarm_s
 from .alerts import Notifier, Sound
 from .faults import ONE_SHOT, FaultChange, FaultTracker
+from .hostwatch import HostProbe, SleepGuard, SystemProbe
 from .link import BandLink, LinkError, LinkLost
 from .outputs.hub import OutputHub
 from .records import AlarmDecision, DeviceEvent
@@ -159,6 +160,7 @@ class Settings:
     battery_low_pct: int = 20
     battery_critical_pct: int = 5
     heartbeat_s: float = 5.0
+    host_check_s: float = 30.0  # read this computer's sound, power and disk this often (hostwatch.py)
     max_pending: int = 100_000  # events held in memory while the log cannot be written
 
     def __post_init__(self) -> None:
@@ -180,6 +182,7 @@ SETTING_RANGES: dict[str, tuple[float, float, str]] = {
     "status_s": (0.05, 300.0, "the status read interval (s)"),
     "tick_s": (0.01, 10.0, "the housekeeping interval (s)"),
     "heartbeat_s": (0.1, 60.0, "the heartbeat interval (s)"),
+    "host_check_s": (1.0, 600.0, "the interval between checks of this computer (s)"),
     "link_call_s": (0.01, 60.0, "the link call limit (s)"),
     "battery_low_pct": (0, 100, "the low-battery threshold (%)"),
     "battery_critical_pct": (0, 100, "the critical-battery threshold (%)"),
@@ -240,8 +243,11 @@ class AlarmRecord:
 class Monitor:
     def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
                  sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None,
-                 outputs: list[Any] | None = None) -> None:
+                 outputs: list[Any] | None = None, host: HostProbe | None = None,
+                 sleep_guard: SleepGuard | None = None) -> None:
         self.link = link
+        self.host = host  # this computer's sound, power and disk; None: not watched (tests, replays)
+        self.sleep_guard = sleep_guard
         self.store = store
         self.s = settings or Settings()
         self.clock: Clock = clock or RealClock()
@@ -287,6 +293,8 @@ class Monitor:
         self._next_status = 0.0
         self._status_task: asyncio.Task[None] | None = None
         self._fault_n = 0
+        self._next_host = 0.0
+        self._host_task: asyncio.Task[None] | None = None
         self.on_alarm: Callable[[AlarmRecord], None] | None = None
         self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
         self.last_alarmed_episode: int | None = None
@@ -843,6 +851,9 @@ class Monitor:
             # hold up the fault checks below.
             self._next_status = mono + self.s.status_s
             self._status_task = asyncio.create_task(self._status_poll())
+        if self.host is not None and mono >= self._next_host and (self._host_task is None or self._host_task.done()):
+            self._next_host = mono + self.s.host_check_s
+            self._host_task = asyncio.create_task(self._check_host())
         await self._faults_changed()
         if self.muted_until is not None and mono >= self.muted_until:
             self.muted_until = None
@@ -860,6 +871,16 @@ class Monitor:
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
         self.outputs.tick(now)
+
+    async def _check_host(self) -> None:
+        """Read this computer (in a thread: the tools may be slow) and turn what it says into FAULTs."""
+        assert self.host is not None
+        try:
+            st = await asyncio.wait_for(asyncio.to_thread(self.host.read), 10.0)
+        except Exception:  # a probe that fails tells nothing: unknown is not a fault
+            return
+        self.faults.host(st, None if self.sleep_guard is None else self.sleep_guard.held)
+        await self._faults_changed()
 
     def _check_log_file(self, now: float) -> None:
         """The log file deleted or replaced under the monitor: say so loudly, write a new one, keep logging."""
@@ -1005,8 +1026,12 @@ def _cmd_monitor(args: Any) -> int:
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     link = _open_ble_link(cfg["band"])
+    guard = SleepGuard()
+    if not guard.start():
+        print(f"anklet: cannot keep this computer awake ({guard.reason}): set it never to sleep while anklet runs",
+              file=sys.stderr)
     mon = Monitor(link, store, settings=settings, sound=Sound(cfg["alarm.sound"]), notifier=Notifier(cfg["alarm.notify"]),
-                  outputs=watcher.outputs())
+                  outputs=watcher.outputs(), host=SystemProbe(store.path), sleep_guard=guard)
     watcher.follow(mon)
 
     def start_sentinel(session_id: int) -> None:
@@ -1042,6 +1067,7 @@ def _cmd_monitor(args: Any) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        guard.stop()
         store.close()
     sys.stdout.write("\a")
     return 0
