@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anklet.report.cli",
     "anklet.flash",
     "anklet.vband",
+    "anklet.service",
 )
 
 
