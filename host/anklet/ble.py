@@ -64,16 +64,12 @@ class CommandError(LinkError):
         self.code = code
 
 
-def fw_version_str(v: int) -> str:
-    return f"{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}"
-
-
 def status_from_frame(data: bytes) -> tuple[BandStatus, dict[str, int]]:
     s = packet.decode_status(data)
     return BandStatus(
         battery_mv=s["battery_mv"], battery_pct=s["battery_pct"], worn=bool(s["flags"] & packet.SF_WORN),
         fifo_overflows=s["fifo_overflows"], queue_depth=s["queue_depth"], uptime_s=s["uptime_s"],
-        boot=s["boot"], fw_version=fw_version_str(s["fw_version"]),
+        boot=s["boot"], fw_version=packet.version_text(s["fw_version"]),
     ), s
 
 
