@@ -999,7 +999,9 @@ def _open_ble_link(band: str | None) -> BandLink:
         from . import ble  # the Bluetooth issue's module
     except ImportError as exc:
         raise CliError(f"Bluetooth support is not available ({exc}); `anklet demo` runs without it") from exc
-    return ble.open_link(band)  # CliError with advice when the band is not paired
+    # One attempt per connect: the monitor owns the backoff between attempts (Settings.backoff_*), so a band back
+    # in range is found within backoff_max_s of a scan, not after the link's own retries (3 x 10 s).
+    return ble.open_link(band, attempts=1)  # CliError with advice when the band is not paired
 
 
 def register(subparsers: Any) -> None:
