@@ -16,8 +16,8 @@ a "parent" acknowledges the alarm 30 s after it goes off. The alarm sound is pla
 if the machine has an audio device, otherwise reported, not played.
 
 Link: in-process (anklet.inproc.InprocLink over the band's queue), or with
-`--link ble` the Bluetooth issue's Bumble virtual radio (see anklet.demo_ble), if
-installed.
+`--link ble` Bumble's virtual radio between the firmware's GATT server and the real
+BleakLink (anklet.bumble_band).
 
 `--json` prints, as the last line on stdout, {"events_sent", "events_logged",
 "alarms": [{"level", "t", ...}], "faults": [...], "episodes": [...], "truth": [...],

@@ -214,7 +214,7 @@ class ActiveAlarm:
         return f"{self.level.upper()}: {self.message}"
 
 
-# What each level says. The advice rests on the source documents (/work/shared/seeds): 001_b580ab075515d23b.txt
+# What each level says. The advice rests on the source documents (docs/sources.md): 001_b580ab075515d23b.txt
 # lists "Continuous shaking lasting minutes could indicate seizures" among the "Signs That Require Medical
 # Attention" and says "consulting a pediatrician promptly is vital"; it also says seizures involve repetitive
 # shaking "often over 30 seconds". The monitor cannot tell a seizure from anything else: it says what it saw.
