@@ -293,6 +293,7 @@ class Monitor:
         self._triage_running = False
         self.outputs = OutputHub(self, outputs or [])  # web page, MQTT, push: each sees the alarm board
         self._db_args: list[str] | None = None
+        self._unreachable_since: float | None = None  # wall time the band was last said to be out of reach
         self.cli = "anklet"  # how the commands this monitor suggests are typed here (the demo may give a path)
         self.view.source = self.snapshot  # the status block is drawn from the state of the moment, never older
 
@@ -404,12 +405,11 @@ class Monitor:
                 attempt += 1
                 delay = self._backoff(attempt)
                 self.link_state = f"out of reach, reconnecting in {duration_text(delay)} (attempt {attempt})"
-                if attempt in (1, 2) or attempt % 10 == 0:
-                    self.view.line(self.clock.now(), "band out of reach; reconnecting", "warning",
-                                   detail=f"cannot connect: {type(exc).__name__}: {exc}")
+                self._out_of_reach(attempt, f"cannot connect: {type(exc).__name__}: {exc}")
                 await self._sleep_or_stop(delay)
                 continue
             attempt = 0
+            self._unreachable_since = None
             self.connected = True
             self.link_state = "connected"
             self.view.line(self.clock.now(), "connected to the band", "ok",
@@ -417,13 +417,24 @@ class Monitor:
             try:
                 await self._receive()
             except LinkError as exc:
-                self.view.line(self.clock.now(), "band out of reach; reconnecting", "warning",
-                               detail=f"{type(exc).__name__}: {exc}")
+                self._out_of_reach(0, f"{type(exc).__name__}: {exc}")
             finally:
                 self.connected = False
                 self.link_state = "out of reach, reconnecting"
                 with contextlib.suppress(Exception):
                     await self._bounded(self.link.disconnect(), "disconnect")
+
+    def _out_of_reach(self, attempt: int, detail: str) -> None:
+        """Say once that the band is out of reach, then every tenth failed attempt; each one with --verbose."""
+        now = self.clock.now()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            self.view.line(now, "band out of reach; reconnecting", "warning", detail=detail)
+        elif attempt % 10 == 0:
+            self.view.line(now, f"band still out of reach (since {clock_text(self._unreachable_since)}); reconnecting",
+                           "warning", detail=detail)
+        elif self.view.verbose:
+            self.view.line(now, f"reconnecting (attempt {attempt})", "info", detail=detail)
 
     async def _sleep_or_stop(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))

@@ -215,11 +215,13 @@ class StatusView:
         return (s.link, bool(s.episode), level, tuple(s.alarms), s.worn, s.battery_pct, s.activity, bool(s.muted_s))
 
     def close(self) -> None:
+        """The monitor stops: the block goes, and is not drawn again under the lines that follow."""
         if self.held:
             self.resume()
         if self.tty and self._last is not None:
             self._write(self._clear_block())
         self._last = None
+        self.source = None
 
     # -- formatting --------------------------------------------------------------------
 
