@@ -198,3 +198,41 @@ def test_triage_inside_the_monitor_holds_log_lines_but_not_alarms(tmp_path):
     # The ALARM sounded while the questions were being asked.
     alarms = rig.raised("alarm")
     assert len(alarms) == 2 and alarms[1].sounded == "reported, not played"
+
+
+def test_every_hint_the_monitor_prints_works_as_written(tmp_path):
+    """The commands the monitor suggests (triage an episode, show a saved triage, acknowledge) run as printed."""
+    import os
+    import subprocess
+    import sys
+
+    out = io.StringIO()
+    started = {}
+
+    def ask(band):
+        started["task"] = asyncio.ensure_future(rig.monitor.triage(inp=io.StringIO("no\n" * 60), out=io.StringIO()))
+
+    rig = Rig(tmp_path, script=episode_script(10, 40), duration_s=150, actions=[(80, ask)])
+    rig.monitor.view = StatusView(out, tty=False)
+    run(rig.run(after=lambda r: started["task"]))
+    text = out.getvalue()
+    hints = re.findall(r"`(anklet [^`]+)`", text) + re.findall(r"\brun (anklet [^`\n]+?)\s*$", text, re.M)
+    hints.append(rig.monitor.snapshot().ack_command)  # the status block's "press a (or run `...`)"
+    kinds = {h.split()[1] for h in hints}
+    assert {"triage", "ack"} <= kinds and any("--show" in h for h in hints), hints
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "anklet").write_text(f"#!/bin/sh\nexec {sys.executable} -m anklet.cli \"$@\"\n")
+    (bindir / "anklet").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", ANKLET_DB=str(tmp_path / "other.db"))
+    for hint in hints:
+        proc = subprocess.run(hint, shell=True, cwd=tmp_path, env=env, input="no\n" * 60, capture_output=True,
+                              text=True, timeout=120)
+        assert "error" not in proc.stderr and "Traceback" not in proc.stderr, (hint, proc.stderr)
+        if hint.split()[1] == "ack":  # the monitor has stopped: it says so (exit 1), and acknowledges in the log
+            assert proc.returncode == 1 and "no monitor is running" in proc.stdout, (hint, proc.stdout)
+            assert all(a.acked_by == "cli" for a in rig.store.alarms())
+        else:
+            assert proc.returncode == 0, (hint, proc.stdout, proc.stderr)
+        if "--show" in hint:
+            assert "Triage of episode 1" in proc.stdout
