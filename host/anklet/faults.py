@@ -21,6 +21,7 @@ from anklet_fw import band as fwband
 from anklet_fw import status as fwstatus
 
 from .link import Gap
+from .statusview import duration_text
 from .records import DeviceEvent
 
 NO_DATA_S = 30.0  # host clock, a setting
@@ -133,19 +134,20 @@ class FaultTracker:
             cause = LOST_CAUSES.get(f.get("cause", 0), "the band does not say why (older firmware)")
             total = f.get("total", 0)
             running = f"; {total} lost on this band in all" if total else ""
-            self._lost(first, last, f"the band lost {n} events (seq {first}-{last}): {cause}{running}. "
+            self._lost(first, last, f"the band lost {n} events (numbers {first}-{last}): {cause}{running}. "
                                     "That part of the night is missing from the log.")
         elif e.kind == "boot":
             reason = e.fields.get("reason", 0)
             restarted = self._current_boot is not None and e.boot != self._current_boot
             if restarted or reason not in _EXPECTED_RESETS:
                 name = RESET_NAMES.get(reason, f"reason {reason}")
-                self._once("band_reset", f"the band restarted ({name}, boot {e.fields.get('boot_count', e.boot)}): "
+                self._once("band_reset", f"the band restarted ({name}, start {e.fields.get('boot_count', e.boot)}): "
                                          "an episode in progress may have been cut short; check on the baby and the band")
         if e.boot is not None:
             if self._current_boot is not None and e.boot != self._current_boot and e.kind != "boot" \
                     and e.boot not in self._boots_seen:
-                self._once("band_reset", f"events now come from boot {e.boot} (was {self._current_boot}): the band restarted")
+                self._once("band_reset", f"the band restarted: its events now come from start {e.boot} "
+                                         f"(was {self._current_boot})")
             self._boots_seen.add(e.boot)
             self._current_boot = e.boot
 
@@ -192,7 +194,8 @@ class FaultTracker:
     def check(self, now: float) -> list[FaultChange]:
         silent = now - self.last_data
         self._set("no_data", silent > self.no_data_s,
-                  f"no data from the band for {silent:.0f} s (link lost, band off or out of range): it is not being watched")
+                  f"no data from the band for {duration_text(silent)} (band out of reach, switched off or its battery "
+                  "flat): it is not being watched")
         out, self._changes = self._changes, []
         return out
 
