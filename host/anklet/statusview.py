@@ -254,12 +254,17 @@ class StatusView:
         bat = "-" if s.battery_pct is None else f"{s.battery_pct} %" + (
             f" ({s.battery_mv} mV)" if s.battery_mv and self.verbose else "")
         worn = "-" if s.worn is None else ("yes" if s.worn else self._c(RED, "NO"))
+
+        def fit(text: str) -> str:  # a row longer than the terminal would wrap, and the redraw would miscount
+            return text if len(text) <= w else text[:w - 1] + "…"
+
+        episode = fit(f" episode    {s.episode}")
         lines = [
-            self._c(DIM, f"── anklet monitor · {s.band} · {clock_text(s.now)} ──"),
+            self._c(DIM, fit(f"── anklet monitor · {s.band} · {clock_text(s.now)} ──")),
             f" band       {link}      last data {silent} ago",
             f" battery    {bat}      worn {worn}",
-            f" activity   {s.activity or '-'}",
-            f" episode    {self._c(YELLOW, s.episode) if s.episode else 'none'}",
+            fit(f" activity   {s.activity or '-'}"),
+            episode[:12] + self._c(YELLOW, episode[12:]) if s.episode else " episode    none",
         ]
         if s.alarms:
             for a in s.alarms:
@@ -267,11 +272,14 @@ class StatusView:
                 loud = not a.startswith(("NOTICE", "WARNING"))
                 lines.append(self._c(BANNER if loud else YELLOW, row) if self.color else
                              ("!" + row[1:] if loud else row))
-            lines.append(f" press a (or run `{s.ack_command}`) to acknowledge" +
-                         (f"; muted {duration_text(s.muted_s)}" if s.muted_s else ""))
+            # Wrapped, not cut: the command must stay whole to work as written.
+            lines += textwrap.wrap(f"press a (or run `{s.ack_command}`) to acknowledge" +
+                                   (f"; muted {duration_text(s.muted_s)}" if s.muted_s else ""), w - 1,
+                                   initial_indent=" ", subsequent_indent=" ", break_long_words=False,
+                                   break_on_hyphens=False)
         elif s.muted_s:
             lines.append(f" muted      {duration_text(s.muted_s)} more")
-        lines.append(self._c(DIM, f" {s.logged} events logged · a: acknowledge · t: triage questions · Ctrl-C: stop"))
+        lines.append(self._c(DIM, fit(f" {s.logged} events logged · a: acknowledge · t: triage questions · Ctrl-C: stop")))
         self._drawn = len(lines)
         return "\n".join(lines) + "\n"
 
