@@ -21,8 +21,8 @@ from anklet_fw import band as fwband
 from anklet_fw import status as fwstatus
 
 from .link import Gap
-from .statusview import duration_text
 from .records import DeviceEvent
+from .statusview import duration_text
 
 NO_DATA_S = 30.0  # host clock, a setting
 BATTERY_LOW_PCT = 20
@@ -229,11 +229,15 @@ def sentinel(db_path: str, session_id: int, *, stale_s: float = 20.0, check_s: f
     Returns 0 when it ended quietly, 1 after it had to alarm.
     """
     import asyncio
+    import shlex
+    from pathlib import Path
 
     from .alerts import Notifier, Sound
-    from .store import Store
+    from .store import Store, default_db_path
 
     out = out if out is not None else sys.stdout
+    default = Path(db_path).resolve() == Path(default_db_path()).resolve()
+    restart = "anklet monitor" + ("" if default else f" --db {shlex.quote(str(db_path))}")  # works as written
     sound = Sound(sound_mode, out=out)
     notifier = Notifier()
     alarm_id: int | None = None
@@ -253,8 +257,8 @@ def sentinel(db_path: str, session_id: int, *, stale_s: float = 20.0, check_s: f
             silent = now - mine["alive_at"]
             if silent > stale_s:
                 if alarm_id is None and not alarmed:
-                    msg = (f"the monitor has stopped (no sign of life for {silent:.0f} s): the band is NOT being "
-                           "watched. Restart `anklet monitor` and check on the baby.")
+                    msg = (f"the monitor has stopped (no sign of life for {duration_text(silent)}): the band is NOT "
+                           f"being watched. Restart `{restart}` and check on the baby.")
                     alarm_id = store.add_alarm("fault", now, code="host_crash", message=msg)
                     alarmed = True
                     out.write(f"\n\a*** FAULT: {msg}\n")

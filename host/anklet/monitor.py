@@ -682,7 +682,7 @@ class Monitor:
 
             store = Store(path)
             try:
-                return after_alarm(store, episode_id, inp or sys.stdin, echo)  # type: ignore[no-any-return]
+                return after_alarm(store, episode_id, inp or sys.stdin, echo)  # type: ignore[no-any-return,arg-type]
             finally:
                 store.close()
 
