@@ -72,7 +72,7 @@ def test_the_block_is_drawn_from_the_state_of_the_line_above_it(tmp_path):
             seen.add("end")
             assert block["episode"] == "none", block
         if block.get("episode", "none") != "none":  # the episode is shown live: when it began and for how long
-            assert re.fullmatch(r"rhythmic movement since \d\d:\d\d:\d\d, \d+ s so far( \((NOTICE|ALARM)\))?",
+            assert re.fullmatch(r"rhythmic movement for \d+ s, since \d\d:\d\d:\d\d( \((NOTICE|ALARM)\))?",
                                 block["episode"]), block
     assert seen == {"notice", "alarm", "end"}
 

@@ -908,7 +908,7 @@ class Monitor:
             running = (band_t + (mono - at) * 1000 - onset) / 1000
             level = self.rule.level
             since = clock_text(self._wall_of(onset, now))
-            episode = (f"rhythmic movement since {since}, {duration_text(max(0.0, running))} so far"
+            episode = (f"rhythmic movement for {duration_text(max(0.0, running))}, since {since}"
                        + (f" ({level.upper()})" if level else ""))
         alarms = sorted((a for a in self.active.values() if not a.acked), key=lambda a: (_RANK.get(a.level, 9), a.since))
         muted = None if self.muted_until is None else max(0.0, self.muted_until - mono)

@@ -169,7 +169,10 @@ class StatusView:
                 return
             # Never held: the alarm goes over the question, then the question is asked again.
             again = self.prompt() if self.prompt is not None else ""
-            self._write("\n" + msg + "(the alarm sounds until acknowledged; the questions go on below)\n" + again)
+            snap = self._fresh()
+            ack = f"`{snap.ack_command}` in another terminal" if snap is not None else "`anklet ack` in another terminal"
+            self._write("\n" + msg + f"(it sounds until acknowledged: {ack}, or the key a after the questions; "
+                                      "the questions go on below)\n" + again)
             return
         if self.tty:
             self._write(self._clear_block() + msg + self._block(self._fresh()))
