@@ -218,6 +218,10 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
         deadline = time.monotonic() + 10
         while band.queue.depth() and time.monotonic() < deadline:  # the last events reach the log
             await asyncio.sleep(0.02)
+        if mon.triage_running:  # someone pressed t: the night waits for their answers
+            view.line(clock.now(), "demo: the night is over; it ends when the questions are answered", "info")
+            while mon.triage_running:
+                await asyncio.sleep(0.1)
         if args.web is not None and out.isatty():
             view.line(clock.now(), "demo: the night is over; the page stays up until you press Ctrl-C", "info")
             await until_interrupted()

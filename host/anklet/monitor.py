@@ -302,6 +302,11 @@ class Monitor:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def triage_running(self) -> bool:
+        """The triage questions are being asked in this monitor's terminal."""
+        return self._triage_running
+
     async def run(self, keys: bool = False) -> None:
         """Monitor until stop() is called (or the task is cancelled)."""
         now = self.clock.now()

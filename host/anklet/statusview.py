@@ -144,11 +144,13 @@ class StatusView:
 
     def resume(self) -> None:
         """The questions are over: print what was held, then the block again."""
+        waiting = self.prompt() if self.prompt is not None else ""  # a question still open (the monitor stops)
         self.paused = False
         self.prompt = None
         held, self.held = self.held, []
         if held:
-            self._write(f"(held while the questions were asked: {len(held)} line(s))\n" + "".join(held))
+            self._write(("\n" if waiting else "") + f"(held while the questions were asked: {len(held)} line(s))\n"
+                        + "".join(held))
         self._drawn_at = -1e9
         self._drawn_key = None
         if self.tty:
