@@ -1067,7 +1067,8 @@ def _cmd_monitor(args: Any) -> int:
         try:
             subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
         except OSError as exc:
-            mon.view.line(time.time(), f"no sentinel process ({exc}): if the monitor dies, nothing will say so", "warning")
+            mon.view.line(time.time(), "the watchdog for the monitor could not start: if the monitor dies, nothing will "
+                                       "say so", "warning", detail=f"sentinel process: {exc}")
 
     if not args.no_sentinel:
         mon.on_session = start_sentinel
