@@ -92,7 +92,7 @@ $(BAND32): $(FW_SOURCES) build/band32/sources.lst $(MPY_COPY)/.source Makefile
 	mkdir -p build/mpylib-stub && echo "a manifest without require()" > build/mpylib-stub/README.md
 	$(MAKE) -s -C $(MPY_COPY)/mpy-cross -j2
 	$(MAKE) -s -C $(MPY_PORT) -j2 $(MPY_FLAGS)
-	cp $(MPY_PORT)/build-band32/micropython $@
+	cp $(MPY_PORT)/build-band32/micropython $@.tmp && mv -f $@.tmp $@  # a running copy (a virtual band) keeps its file
 	@test "$$(od -An -tx1 -j4 -N1 $@ | tr -d " ")" = 01 || { echo "$@ is not a 32-bit ELF binary" >&2; rm -f $@; exit 1; }
 
 FORCE:

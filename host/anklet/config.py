@@ -47,8 +47,8 @@ def number(lo: float, hi: float, unit: str = "") -> Callable[[Any], float]:
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"expected a number{' of ' + unit if unit else ''}, got {v!r}")
-        if not math.isfinite(v):  # nan slips through every comparison; inf is no setting either
-            raise ValueError(f"expected a finite number{' of ' + unit if unit else ''}, got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{v} is not a finite number: it must be {lo:g} to {hi:g}{' ' + unit if unit else ''}")
         if not lo <= v <= hi:
             raise ValueError(f"{v:g} is out of range: it must be {lo:g} to {hi:g}{' ' + unit if unit else ''}")
         return float(v)
