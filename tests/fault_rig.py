@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from anklet.alerts import Notifier, Sound
-from anklet.ble import PairingStore
 from anklet.bumble_band import bond, link_for, start_radio, virtual_pair
+from anklet.link.pairing import PairingStore
 from anklet.monitor import Monitor, Settings
 from anklet.statusview import StatusView
 from anklet.store import Store

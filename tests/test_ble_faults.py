@@ -16,10 +16,11 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 from bumble.pairing import PairingConfig, PairingDelegate
 
-from anklet.ble import BandRefused, PairingStore
 from anklet.bumble_backend import BumbleCentral
 from anklet.bumble_band import bond, link_for, start_radio, virtual_pair
 from anklet.faults import FaultTracker
+from anklet.link.bleak_link import BandRefused
+from anklet.link.pairing import PairingStore
 from anklet_fw import events as ev
 from anklet_fw.eventq import LOST_FLASH, EventQueue
 from anklet_fw.radio import WINDOW, Bonds

@@ -11,8 +11,8 @@ from bleak.exc import BleakGATTProtocolError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anklet.ble import PairingStore
 from anklet.bumble_band import bond, link_for, start_radio, virtual_pair
+from anklet.link.pairing import PairingStore
 from anklet.store import Store
 from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue

@@ -13,11 +13,12 @@ from bleak import BleakClient
 from bleak.exc import BleakError, BleakGATTProtocolError
 
 from anklet import trace
-from anklet.ble import BandRefused, CommandError, Pairing, PairingStore, open_link
 from anklet.ble_commands import record
 from anklet.bumble_band import bond, link_for, make_band_ble, start_radio, virtual_pair
 from anklet.cli import CliError
 from anklet.link import LinkLost
+from anklet.link.bleak_link import BandRefused, CommandError, open_link
+from anklet.link.pairing import Pairing, PairingStore
 from anklet_fw import packet_host as packet
 from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash
@@ -545,7 +546,7 @@ def test_the_monitor_link_tries_once_and_leaves_the_backoff_to_the_monitor(tmp_p
     """A connect the monitor makes is one attempt (one scan, the stack's transient errors retried by
     bleak-retry-connector): the monitor's own backoff (at most 5 s) decides when to look again, so a band back in
     range is not kept waiting behind the link's private retries (3 x 10 s)."""
-    import anklet.ble as ble
+    import anklet.link.bleak_link as ble
     from anklet import monitor
 
     seen: dict = {}

@@ -36,7 +36,8 @@ HOST_SCRIPT = r'''
 import asyncio, logging, sys, time
 logging.basicConfig(level=logging.ERROR)
 from bumble.transport import open_transport
-from anklet.ble import BleakLink, PairingStore, pair_band
+from anklet.link.bleak_link import BleakLink, pair_band
+from anklet.link.pairing import PairingStore
 from anklet.bumble_backend import BumbleCentral
 from anklet.link import LinkError
 from anklet.store import Store

@@ -13,9 +13,9 @@ import random
 import sqlite3
 import time
 
-from anklet.ble import PairingStore
 from anklet.bumble_band import bond, link_for, start_radio, virtual_pair
 from anklet.link import LinkError
+from anklet.link.pairing import PairingStore
 from anklet.store import Store
 from anklet_fw.eventq import EventQueue
 from anklet_fw.flashdev import RamFlash

@@ -10,8 +10,8 @@ import numpy as np
 from conftest import run_mp
 
 import anklet_fw
-from anklet.ble import status_from_frame
 from anklet.inproc import FirmwareBand, InprocLink
+from anklet.link.bleak_link import status_from_frame
 from anklet.monitor import VirtualClock
 from anklet_fw import band as fwband
 from anklet_fw.packet_host import version_text

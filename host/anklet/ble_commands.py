@@ -14,8 +14,9 @@ import numpy as np
 from anklet_fw import packet_host as packet
 
 from . import trace
-from .ble import BleakLink, PairingStore, open_link, pair_band, scan
 from .link import LinkError
+from .link.bleak_link import BleakLink, open_link, pair_band, scan
+from .link.pairing import PairingStore
 
 
 def register(subparsers: Any) -> None:

@@ -489,7 +489,7 @@ def start_radio(pair: VirtualPair, queue: Any, boot: int = 1, uid: int = 0xA0B1C
 
 async def bond(pair: VirtualPair, pairings: Any) -> Any:
     """Pair the host with the band as `anklet pair` does (the band must be in pairing mode); returns the Pairing."""
-    from .ble import pair_band
+    from .link.bleak_link import pair_band
 
     return await pair_band(pair.band_address, pair.passkey, pairings, client_backend=pair.central.client_backend,
                            scanner_backend=pair.central.scanner_backend, timeout=5.0)
@@ -497,7 +497,7 @@ async def bond(pair: VirtualPair, pairings: Any) -> Any:
 
 def link_for(pair: VirtualPair, pairing: Any, **kwargs: Any) -> Any:
     """A BleakLink to the band through this pair's current host device (make a new one after restart_host())."""
-    from .ble import BleakLink
+    from .link.bleak_link import BleakLink
 
     opts: dict[str, Any] = {"scan_timeout": 2.0, "connect_timeout": 5.0, "backoff": (0.05, 0.5)}
     opts.update(kwargs)

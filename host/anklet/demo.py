@@ -111,8 +111,8 @@ async def ble_link(band: FirmwareBand, folder: Path) -> tuple[Any, Any]:
     on a virtual controller, the host's BleakLink through a Bumble-backed bleak backend, paired and bonded first.
     A "dropout" then cuts the connection at the controllers (a supervision timeout); the host reconnects."""
     try:
-        from .ble import PairingStore
         from .bumble_band import bond, link_for, start_radio, virtual_pair
+        from .link.pairing import PairingStore
     except ImportError as exc:
         raise CliError(f"the Bumble virtual link is not available in this build ({exc}); use --link inproc") from exc
     for name in ("bumble", "bleak"):
@@ -362,7 +362,8 @@ def band_connects(mon: Monitor) -> int:
 
 def ble_available() -> bool:
     try:
-        from . import ble, bumble_band  # noqa: F401
+        from . import bumble_band  # noqa: F401
+        from .link import bleak_link  # noqa: F401
     except ImportError:
         return False
     return True

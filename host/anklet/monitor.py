@@ -1079,7 +1079,7 @@ def _open_ble_link(band: str | None) -> BandLink:
     from .cli import CliError
 
     try:
-        from . import ble  # the Bluetooth issue's module
+        from .link import bleak_link as ble
     except ImportError as exc:
         raise CliError(f"Bluetooth support is not available ({exc}); `anklet demo` runs without it") from exc
     # One attempt per connect: the monitor owns the backoff between attempts (Settings.backoff_*), so a band back

@@ -289,7 +289,7 @@ class StatusView:
         return "\n".join(lines) + "\n"
 
 
-RADIO_LOGGERS = ("anklet.ble", "anklet.bumble_band", "anklet.bumble_backend", "bleak", "bumble", "dbus_fast")
+RADIO_LOGGERS = ("anklet.link.bleak_link", "anklet.bumble_band", "anklet.bumble_backend", "bleak", "bumble", "dbus_fast")
 
 
 def radio_logs(verbose: bool) -> None:

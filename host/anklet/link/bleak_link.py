@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from bleak import BleakClient, BleakScanner
@@ -39,8 +35,9 @@ from bleak_retry_connector import establish_connection
 from anklet_fw import packet_host as packet
 from anklet_fw.radio import ALERTS_UUID, CONTROL_UUID, EVENTS_UUID, RAW_UUID, SERVICE_UUID, STATUS_UUID
 
-from .link import BandLink, BandStatus, Gap, LinkError, LinkLost
-from .records import DeviceEvent
+from ..records import DeviceEvent
+from .contract import BandLink, BandStatus, Gap, LinkError, LinkLost
+from .pairing import Pairing, PairingStore
 
 CONNECT_TRIES = 2  # per connection attempt, for the stack's transient errors (bleak-retry-connector)
 
@@ -74,60 +71,6 @@ def status_from_frame(data: bytes) -> tuple[BandStatus, dict[str, int]]:
         fifo_overflows=s["fifo_overflows"], queue_depth=s["queue_depth"], uptime_s=s["uptime_s"],
         boot=s["boot"], fw_version=packet.version_text(s["fw_version"]),
     ), s
-
-
-# -- pairings ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pairing:
-    address: str
-    uid: int
-    name: str = ""
-    paired_at: float = 0.0
-
-
-def default_pairing_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "anklet" / "bands.json"
-
-
-class PairingStore:
-    """The bands this host has paired with: a small JSON file readable by its owner only."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_pairing_path()
-
-    def all(self) -> list[Pairing]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            raise LinkError(f"cannot read the paired bands in {self.path}: {exc}") from exc
-        return [Pairing(**item) for item in data.get("bands", [])]
-
-    def get(self, address: str) -> Pairing | None:
-        for p in self.all():
-            if p.address.upper() == address.upper():
-                return p
-        return None
-
-    def add(self, pairing: Pairing) -> None:
-        bands = [p for p in self.all() if p.address.upper() != pairing.address.upper()] + [pairing]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"version": 1, "bands": [asdict(p) for p in bands]}, f, indent=1)
-        os.replace(tmp, self.path)
-
-    def remove(self, address: str) -> bool:
-        before = self.all()
-        after = [p for p in before if p.address.upper() != address.upper()]
-        if len(after) == len(before):
-            return False
-        self.path.write_text(json.dumps({"version": 1, "bands": [asdict(p) for p in after]}, indent=1))
-        return True
 
 
 # -- scanning -----------------------------------------------------------------------
@@ -600,7 +543,7 @@ def _now_unix() -> tuple[int, int]:
 
 def open_link(band: str | None = None, *, store: PairingStore | None = None, **kwargs: Any) -> BleakLink:
     """The link `anklet monitor` uses: the paired band `band` (address or name), or the only paired band."""
-    from .cli import CliError
+    from ..cli import CliError
 
     store = store or PairingStore()
     bands = store.all()

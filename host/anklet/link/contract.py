@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .records import DeviceEvent
+from ..records import DeviceEvent
 
 
 class LinkError(Exception):
