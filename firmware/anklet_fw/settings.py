@@ -25,7 +25,7 @@ LIMITS["status_s"] = (60, 10, 3600)  # seconds between STATUS events
 LIMITS["off_min"] = (20, 5, 240)  # minutes without movement or posture change before "not worn"
 
 NAMES = ("amp_min_mg", "rhythm_min", "start_s", "update_s", "gap_s", "fs", "range_g", "raw", "status_s",
-         "off_min")
+         "off_min", "score_min")
 DETECTOR = tuple(episode.PARAMS)
 _RANGES = (2, 4, 8, 16)
 _HDR = 6

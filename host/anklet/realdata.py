@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import osd_peer, trace
-from .engines import run_model
-from .records import AlarmDecision
+from . import osd_peer, trace, twin
+from .records import AlarmDecision, DeviceEvent
 from .replay import decide
 
 FS = 50
@@ -89,8 +88,10 @@ def caught(rec: Recording, times: list[float]) -> bool:
     return bool(times)
 
 
-def anklet_alarms(rec: Recording, alarm_s: float = 20, params: dict | None = None) -> list[float]:
-    items = decide(run_model(rec.counts, FS, RANGE_G, params=params), alarm_s)
+def anklet_alarms(rec: Recording, alarm_s: float = 20, params: dict | None = None,
+                  model: object = None) -> list[float]:
+    recs = twin.decide(twin.features(rec.counts, FS, RANGE_G), FS, params, model)
+    items = decide([DeviceEvent.from_record(r) for r in recs], alarm_s)
     return alarm_times([i for i in items if isinstance(i, AlarmDecision)])
 
 
