@@ -38,7 +38,7 @@ HOLD = const(256)  # how much lower the score may go once a run is under way
 # Estimates just outside 1..8 Hz still count: a true 8.0 Hz can read 8.05.
 F_MIN_CHZ = const(95)
 F_MAX_CHZ = const(850)
-ONSET_BACK_MS = const(2000)  # first rhythmic window's start: 3 s window, 0.5 s filter delay, half-filled
+ONSET_BACK_MS = const(5000)  # first window's start (3 s, 0.5 s filter delay) and the score's context lag: measured 3 s late at 2000
 END_BACK_MS = const(2000)  # likewise, the last rhythmic window still holds 2 s of rhythm after it stops
 _EDGE = const(5)  # seconds averaged for the start and end frequency
 

@@ -89,10 +89,17 @@ class Night:
 
     # -- movement models (docs/detector.md) --------------------------------------------------------
     def clonic(self, start: float, dur: float, subtle: bool = False) -> None:
+        """Clonic jerking as irregular as real recordings (docs/detector.md, "What the real seizures look
+        like"): period jitter 8-20 %, jerk size varying 0.4-1.4x, a missed beat now and then, now and
+        then a pause of 1-3 s, the jerk axis wandering around its mean."""
         rng = self.rng
         f0 = rng.uniform(1.2, 3.5)
         slow = rng.uniform(0.0, min(0.4, 1 - 1.0 / f0))  # clonic jerking slows; stays >= 1 Hz
-        jitter = rng.uniform(0.02, 0.08)
+        jitter = rng.uniform(0.08, 0.20)
+        size_lo, size_hi = 0.4, 1.4
+        p_miss = rng.uniform(0.0, 0.08)
+        p_pause = rng.uniform(0.0, 0.015)
+        wander = rng.uniform(0.08, 0.3)
         amp = rng.uniform(0.06, 0.12) if subtle else math.exp(rng.uniform(math.log(0.12), math.log(0.8)))
         ramp = rng.uniform(3, 10)  # amplitude builds over the first seconds
         q = rng.uniform(0.25, 0.4)  # fast flexion, slower return
@@ -101,15 +108,36 @@ class Night:
         while t < start + dur:
             f = f0 * (1 - slow * (t - start) / dur)
             period = max(0.12, (1 / f) * (1 + jitter * rng.standard_normal()))
-            a = amp * (0.3 + 0.7 * min(1.0, (t - start) / ramp)) * max(0.3, 1 + 0.12 * rng.standard_normal())
-            m = int(round(period * self.rate))
-            ph = np.arange(m) / m
-            wave = np.where(ph < q, np.sin(np.pi * ph / q), -q / (1 - q) * np.sin(np.pi * (ph - q) / (1 - q)))
-            self.add(t, a * wave, self.direction(base, 0.08))
+            if rng.random() < p_pause:
+                t += rng.uniform(1.0, 3.0)
+                continue
+            if rng.random() >= p_miss:
+                a = amp * (0.3 + 0.7 * min(1.0, (t - start) / ramp)) * rng.uniform(size_lo, size_hi)
+                m = int(round(period * self.rate))
+                ph = np.arange(m) / m
+                wave = np.where(ph < q, np.sin(np.pi * ph / q), -q / (1 - q) * np.sin(np.pi * (ph - q) / (1 - q)))
+                self.add(t, a * wave, self.direction(base, wander))
             rates.append(1 / period)
             t += period
         self.reserve("clonic", start, t, freq_start=round(f0, 3), freq_end=round(f0 * (1 - slow), 3),
-                     freq_mean=round(float(np.mean(rates)), 3), amp_g=round(amp, 4), subtle=subtle)
+                     freq_mean=round(float(np.mean(rates)), 3), amp_g=round(amp, 4), subtle=subtle,
+                     jitter=round(jitter, 3), p_miss=round(p_miss, 3))
+
+    def stereotypy(self, t: float, dur: float) -> None:
+        """Awake rhythmic kicking (Thelen's stereotypies): smooth, regular, 1-2.5 Hz, a few to 15 s."""
+        rng = self.rng
+        self.oscillation(t, dur, rng.uniform(1.0, 2.5), rng.uniform(0.1, 0.6), self.direction(),
+                         harmonic=rng.uniform(0.0, 0.15), envelope=np.array([0.3, 1.0, 1.0, 0.6]))
+
+    def hiccups(self, t: float, dur: float) -> None:
+        """A bout of hiccups: a small sharp jolt of the whole body every 1.5-4 s, for minutes."""
+        rng = self.rng
+        gap = rng.uniform(1.5, 4.0)
+        d = self.direction()
+        c = t
+        while c < t + dur:
+            self.jerk(c, rng.uniform(0.06, 0.12), rng.uniform(0.01, 0.05), d)
+            c += gap * (1 + 0.1 * rng.standard_normal())
 
     def sleep_myoclonus(self, start: float, length: float) -> float:
         """Benign neonatal sleep myoclonus: clusters of jerks, some rhythmic for up to ~10 s."""
@@ -230,6 +258,8 @@ def night(seed: int, hours: float = 8.0, seizures: int = 1, rate: int = 100,
     place("tremor", 0.4, lambda: rng.uniform(2, 6))
     place("rocking", 0.15, lambda: rng.uniform(60, 600))
     place("patting", 0.1, lambda: rng.uniform(60, 300))
+    place("stereotypy", 0.5, lambda: rng.uniform(3, 15))
+    place("hiccups", 0.1, lambda: rng.uniform(60, 600))
     for _ in range(rng.poisson(0.5 * hours)):
         start = nt.free_slot(8)
         if start is not None:

@@ -29,6 +29,7 @@ N_TREES = 40
 DEPTH = 2
 MIN_LEAF = 150
 LR = 0.15
+MARGIN_S = 15
 OUT = Path(__file__).resolve().parents[2] / "firmware" / "anklet_fw" / "seizure_model.py"
 FEATURES = ("amp_mg", "rhythm", "freq_chz", "sharp", "crest", "jerks", "amp_mean", "amp_least", "rhythm_mean",
             "sharp_mean", "active_s", "amp_spread")
@@ -53,7 +54,9 @@ def real_blocks(recs: list[realdata.Recording]) -> list[Block]:
         e = r.entry
         if e["group"] == "seizure_real_tc" and r.span:
             a, b = r.span
-            y = np.where((t >= a + 3) & (t <= b + 2), 1, -1)  # outside the span: unknown
+            # Inside the span: seizure. Well away from it (the span is +-5 s): the same person and watch not
+            # seizing, the only negatives from that source, so the trees cannot learn the source instead.
+            y = np.where((t >= a + 3) & (t <= b + 2), 1, np.where((t < a - MARGIN_S) | (t > b + MARGIN_S), 0, -1))
         elif e["should_alarm"] is False:
             y = np.zeros(len(x), int)
         else:
