@@ -225,9 +225,24 @@ class Night:
             g[a:b] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
         return g
 
+    def micro_motion(self) -> np.ndarray:
+        """What a living leg adds even lying still: breathing and pulse rock it by a few mg (0.4-1 Hz),
+        and its resting tilt wanders by a few mg a minute. (An assumption, not a measurement: no
+        infant-ankle recordings exist; it is what lets the band tell a still leg from a table.)"""
+        rng = self.rng
+        t = np.arange(self.n) / self.rate
+        f = rng.uniform(0.4, 1.0)
+        breath = rng.uniform(0.001, 0.003) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        step = max(1, self.rate)  # the tilt wanders second by second, smoothly in between
+        k = self.n // step + 2
+        walk = np.cumsum(rng.normal(0, 0.0008, (k, 3)), axis=0)
+        walk -= np.linspace(0, 1, k)[:, None] * walk[-1][None, :]  # bounded over the night
+        drift = np.column_stack([np.interp(np.arange(self.n), np.arange(k) * step, walk[:, i]) for i in range(3)])
+        return breath[:, None] * self.direction()[None, :] + drift
+
     def signal(self) -> tuple[np.ndarray, np.ndarray]:
         t = np.arange(self.n) / self.rate
-        acc = self.gravity() + self.motion + NOISE_G * self.rng.standard_normal((self.n, 3))
+        acc = self.gravity() + self.motion + self.micro_motion() + NOISE_G * self.rng.standard_normal((self.n, 3))
         return t, acc
 
 

@@ -35,6 +35,7 @@ class Features:
     posture: np.ndarray
     sat: np.ndarray
     active: np.ndarray
+    gsum: np.ndarray | None = None  # (hops, 3): the 1 s sums of decimated counts (Frontend.sx, sy, sz)
 
 
 def _isqrt(n: np.ndarray) -> np.ndarray:
@@ -107,7 +108,7 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
         rhythm[sel] = r_k
         freq[sel] = f_k
     sharp, crest = _shape(up, ep, top, energy, w, active)
-    return Features(amp, rhythm, freq, sharp, crest, jerks, posture, sat, active)
+    return Features(amp, rhythm, freq, sharp, crest, jerks, posture, sat, active, gsum)
 
 
 def _shape(up, ep, top, energy, w, active):
@@ -204,6 +205,27 @@ def context_rows(feat: Features, fs: int) -> np.ndarray:
         scorer.hop(amp, rh if st * 4 < fs else 0, fr, sh, cr, jk)
         rows[h] = scorer.x
     return rows
+
+
+def not_worn_times(feat: Features, fs: int, range_g: int) -> list[int]:
+    """Seconds at which the band's wear decision (status.Wear) turns to "not worn"."""
+    from types import SimpleNamespace
+
+    from anklet_fw.status import Wear
+
+    assert feat.gsum is not None
+    d, lhp, *_ = dsp.geometry(fs)
+    fe = SimpleNamespace(cpg=dsp.scale_for(range_g)[0], lhp=lhp)
+    wear = Wear()
+    out = []
+    for h, (g, po, ac) in enumerate(zip(feat.gsum.tolist(), feat.posture.tolist(), feat.active.tolist(),
+                                        strict=True)):
+        fe.sx, fe.sy, fe.sz = g
+        fe.posture, fe.active = po, ac
+        was = wear.worn
+        if not wear.hop(fe) and was:
+            out.append(h + 1)
+    return out
 
 
 def run(counts: np.ndarray, fs: int = 50, range_g: int = 8, params: dict | None = None) -> list[tuple[int, ...]]:
