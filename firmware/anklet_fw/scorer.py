@@ -24,6 +24,9 @@ except ImportError:  # CPython
 
 CTX = const(8)
 _GATE = const(8)  # dsp.GATE_MG: a second with movement at all
+# Amplitudes are capped before the trees see them: the recordings that taught them hold big voluntary
+# swings (running) and few big seizures, and a seizure must never score lower for being bigger.
+AMP_CAP = const(250)
 N_FEAT = const(12)
 _TREE = const(17)
 
@@ -53,6 +56,8 @@ class Scorer:
     def hop(self, amp_mg, rhythm, freq_chz, sharp, crest, jerks):
         """One second of features in; returns (and keeps in .score) the seizure score."""
         i = self.i
+        if amp_mg > AMP_CAP:
+            amp_mg = AMP_CAP
         self.amp[i] = amp_mg
         self.rh[i] = rhythm
         self.sh[i] = sharp
