@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import counts_from_g, shake, still
+from conftest import counts_from_g, shake, sine, still
 
 from anklet import engines, simulate, trace
 
@@ -19,14 +19,15 @@ def episodes(events):
     return [e for e in events if e.kind == "end"]
 
 
-@pytest.mark.parametrize("freq", [1.0, 1.3, 2.0, 2.7, 3.5, 5.0, 6.5, 8.0])
-def test_sustained_rhythm_1_to_8_hz_found_with_frequency_within_0_2_hz(freq):
+# Clonic jerking runs at 1-5 Hz (faster shaking is tremor: docs/detector.md says what the score is for).
+@pytest.mark.parametrize("freq", [1.0, 1.3, 2.0, 2.7, 3.5, 5.0])
+def test_sustained_clonic_jerking_1_to_5_hz_found_with_frequency_within_0_2_hz(freq):
     acc = shake(still(120), FS, 30, 90, freq, 0.3)
     ends = episodes(events_of(acc))
     assert len(ends) == 1
     f = ends[0].fields
     assert abs(f["freq_chz"] / 100 - freq) <= 0.2
-    assert abs(f["onset_ms"] / 1000 - 30) <= 2.0  # dated back to when the rhythm began
+    assert abs(f["onset_ms"] / 1000 - 30) <= 3.0  # dated back to when the jerking began
     assert abs(f["dur_ms"] / 1000 - 60) <= 3.0
 
 
@@ -148,3 +149,11 @@ def test_settings_out_of_range_are_refused():
         Detector(200, 8)
     with pytest.raises(ValueError, match="range"):
         Detector(50, 3)
+
+
+@pytest.mark.parametrize("freq,amp", [(1.0, 0.3), (1.8, 0.5), (2.5, 0.2)])
+def test_a_minute_of_smooth_regular_swinging_raises_no_episode(freq, amp):
+    # Voluntary rhythm (an awake baby's rhythmic kicking, a swing, running at the wrist) is smooth and
+    # regular; the old rhythmicity-only detector alarmed on it, the score must not.
+    acc = sine(still(120), FS, 30, 90, freq, amp)
+    assert episodes(events_of(acc)) == []
