@@ -117,6 +117,7 @@ class Frontend:
         self._reset_hop()
         self.amp_mg = self.rhythm = self.freq_chz = self.posture = 0
         self.sharp = self.crest = 0
+        self.jerks = self.sat = 0  # every attribute exists before the heap is locked: no dict growth later
         self.active = False
 
     def _reset_hop(self):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from . import bench, realdata
 from .records import AlarmDecision, DeviceEvent
 from .replay import decide

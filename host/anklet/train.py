@@ -111,7 +111,7 @@ def export(clf) -> SimpleNamespace:
     for est in clf.estimators_[:, 0]:
         tr = est.tree_
 
-        def node(i: int) -> tuple[int, int, int, int]:
+        def node(i: int, tr=tr) -> tuple[int, int, int, int]:
             # (feature, threshold, left, right); a leaf becomes a split that always goes left.
             if tr.children_left[i] < 0:
                 return 0, 65535, i, i
