@@ -27,8 +27,11 @@ MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 FAKES = ROOT / "tests" / "esp32_fakes"
 
 # Bytes, on the 64-bit unix port (docs/firmware.md, "Memory", says what is in them).
-ESP32_CEILING = 80 * 1024
-VBAND_CEILING = 80 * 1024  # the fake IMU chips (sim.py) and hw_unix are loaded too
+# Raised from 80 KB when the detector gained its learned score: about 3.4 KB of bytecode and tree constants
+# (scorer.py, seizure_model.py) that the frozen band keeps in flash, and 0.6 KB of state; the frozen
+# figures below stayed near 20 KB of the 40 KB target.
+ESP32_CEILING = 88 * 1024
+VBAND_CEILING = 88 * 1024  # the fake IMU chips (sim.py) and hw_unix are loaded too
 # The band's target, on the frozen 32-bit build (bytecode in the image, 4-byte pointers, as on the ESP32).
 TARGET = 40 * 1024
 

@@ -39,7 +39,7 @@ UNIT_MG = const(2)  # one band unit
 GATE_MG = const(8)  # below this RMS the window is still: no correlation computed
 JERK_MG = const(150)  # a decimated sample above this magnitude may start a jerk
 _SHIFT_CAP = const(524288)  # 2**19
-_SHAPE_CAP = const(524288)  # 2**19: sharp's numerator (< 4 e) * 2**8 and crest's e * W * 8 stay < 2**30
+_SHAPE_CAP = const(524288)  # 2**19: sharp's numerator (about <= e) * 2**10 and crest's e * W * 8 stay < 2**30
 
 
 def isqrt(n):
@@ -222,9 +222,10 @@ class Frontend:
         dsum = 0
         emax = 0
         for i in range(lo, hi, 3):
-            a = v[i] - v[i - 3]
-            b = v[i + 1] - v[i - 2]
-            c = v[i + 2] - v[i - 1]
+            # Halved, so the sum stays a small int: |change| <= 2000 units per axis, 105 samples.
+            a = (v[i] - v[i - 3]) >> 1
+            b = (v[i + 1] - v[i - 2]) >> 1
+            c = (v[i + 2] - v[i - 1]) >> 1
             dsum += a * a + b * b + c * c
             m = v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2]
             if m > emax:
@@ -234,7 +235,7 @@ class Frontend:
             e >>= 1
             dsum >>= 1
             emax >>= 1
-        self.sharp = (dsum << 8) // (e + 1)
+        self.sharp = (dsum << 10) // (e + 1)
         self.crest = (emax * self.w * 8) // (e + 1)
 
     def _correlate(self, e, lo, hi):

@@ -113,13 +113,13 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
 
 def _shape(up, ep, top, energy, w, active):
     dd = np.zeros(len(ep), np.int64)
-    dd[1:] = ((up[1:] - up[:-1]) ** 2).sum(axis=1)
+    dd[1:] = (((up[1:] - up[:-1]) >> 1) ** 2).sum(axis=1)
     cd = np.concatenate([[0], np.cumsum(dd)])
     dsum = cd[top + 1] - cd[top + 1 - w]
     emax = np.lib.stride_tricks.sliding_window_view(ep, w).max(axis=1)[top + 1 - w]
     s = np.maximum(_bitlen(energy) - 19, 0)
     e = energy >> s
-    sharp = ((dsum >> s) << 8) // (e + 1)
+    sharp = ((dsum >> s) << 10) // (e + 1)
     crest = ((emax >> s) * w * 8) // (e + 1)
     return np.where(active, sharp, 0), np.where(active, crest, 0)
 
