@@ -30,6 +30,7 @@ DEPTH = 2
 MIN_LEAF = 150
 LR = 0.15
 MARGIN_S = 15
+HARD_WEIGHT = 4.0
 OUT = Path(__file__).resolve().parents[2] / "firmware" / "anklet_fw" / "seizure_model.py"
 FEATURES = ("amp_mg", "rhythm", "freq_chz", "sharp", "crest", "jerks", "amp_mean", "amp_least", "rhythm_mean",
             "sharp_mean", "active_s", "amp_spread")
@@ -43,6 +44,7 @@ class Block:
     source: str
     x: np.ndarray
     y: np.ndarray
+    weight: float = 1.0
 
 
 def real_blocks(recs: list[realdata.Recording]) -> list[Block]:
@@ -61,7 +63,8 @@ def real_blocks(recs: list[realdata.Recording]) -> list[Block]:
             y = np.zeros(len(x), int)
         else:
             y = -np.ones(len(x), int)
-        out.append(Block(r.name, e["source"], x, y))
+        # Real false alarms of a deployed detector are the hardest negatives there are: weighted up.
+        out.append(Block(r.name, e["source"], x, y, HARD_WEIGHT if e["group"] == "false_alarm_real" else 1.0))
     return out
 
 
@@ -95,7 +98,8 @@ def fit(blocks: list[Block]):
     x, y = x[keep], y[keep]
     # Real seconds count as much, in total, as simulated ones: the simulator must not drown them.
     src = np.concatenate([np.full(len(b.y), b.source == "simulated") for b in blocks])[keep]
-    w = np.where(src, 1.0, max(1.0, src.sum() / max(1, (~src).sum())))
+    bw = np.concatenate([np.full(len(b.y), b.weight) for b in blocks])[keep]
+    w = bw * np.where(src, 1.0, max(1.0, src.sum() / max(1, (~src).sum())))
     w = np.where(y == 1, w * 2.0, w)  # a missed seizure is worse than a false second
     clf = GradientBoostingClassifier(n_estimators=N_TREES, max_depth=DEPTH, min_samples_leaf=MIN_LEAF,
                                      learning_rate=LR, subsample=0.8, random_state=SEED)
