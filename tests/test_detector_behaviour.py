@@ -157,3 +157,31 @@ def test_a_minute_of_smooth_regular_swinging_raises_no_episode(freq, amp):
     # regular; the old rhythmicity-only detector alarmed on it, the score must not.
     acc = sine(still(120), FS, 30, 90, freq, amp)
     assert episodes(events_of(acc)) == []
+
+
+def test_irregular_jerking_with_pauses_and_a_rate_change_stays_one_episode():
+    # Real clonic jerking: 20 % period jitter, a 3 s pause, then a slower rate: one seizure, one episode.
+    acc = still(150)
+    acc = shake(acc, FS, 30, 60, 3.0, 0.3, jitter=0.2, seed=1)
+    acc = shake(acc, FS, 63, 100, 2.0, 0.3, jitter=0.2, seed=2)
+    ends = episodes(events_of(acc))
+    assert len(ends) == 1
+    f = ends[0].fields
+    assert abs(f["onset_ms"] / 1000 - 30) <= 4.0 and f["dur_ms"] / 1000 >= 60
+    assert f["f_start_chz"] > f["f_end_chz"]  # the slowing is reported
+
+
+def test_bigger_jerking_is_still_found():
+    # Amplitudes are capped before the trees (the big voluntary swings they learned from must not teach them
+    # that big means benign): from subtle to violent, the same minute of jerking is one episode.
+    from anklet import twin
+    from anklet_fw.episode import SCORE_MIN
+
+    for amp in (0.15, 0.3, 0.6, 1.2, 1.8):
+        acc = shake(still(80), FS, 10, 70, 2.0, amp, seed=3)
+        sc: list[int] = []
+        recs = twin.decide(twin.features(counts_from_g(acc, 16), FS, 16), FS, scores=sc)
+        ends = [r for r in recs if r[0] == 3]
+        assert len(ends) == 1, amp
+        assert ends[0][3] >= 50000, (amp, ends[0])  # the whole minute, one episode
+        assert max(sc[20:70]) >= SCORE_MIN
