@@ -22,7 +22,7 @@ except ImportError:  # CPython
         return x
 
 
-SCORE_MIN = const(128)  # chosen on the development set: docs/detector.md, "Choosing the threshold"
+SCORE_MIN = const(256)  # chosen on the development set: docs/detector.md, "Choosing the threshold"
 
 # name: (default, lowest, highest). The band's settings validate against these.
 PARAMS = {

@@ -7,8 +7,8 @@
 #   6 mean amp  7 least amp  8 mean rhythm  9 mean sharp  10 active seconds  11 amp spread
 #   (6..11 over the last CTX seconds: clonic jerking is sustained and keeps its size and
 #   sharpness; voluntary movement and daily life come and go)
-# Each tree is full and two levels deep, stored in 17 bytes: three nodes of (feature, u16
-# threshold), x <= threshold goes left, then four s16 leaves. The score is the sum of the
+# Each tree is full and DEPTH levels deep, stored as its 2**DEPTH - 1 split nodes in heap order,
+# each (feature, u16 threshold), x <= threshold goes left, then its 2**DEPTH s16 leaves. The score is the sum of the
 # leaves plus the base, in 1/256 of log-odds: 0 is even odds.
 from array import array
 
@@ -28,7 +28,6 @@ _GATE = const(8)  # dsp.GATE_MG: a second with movement at all
 # swings (running) and few big seizures, and a seizure must never score lower for being bigger.
 AMP_CAP = const(250)
 N_FEAT = const(12)
-_TREE = const(17)
 
 
 def _u16(b, i):
@@ -46,6 +45,9 @@ class Scorer:
         # passes candidates while it cross-validates).
         self.base = model.BASE
         self.trees = model.TREES
+        self.depth = model.DEPTH
+        self.inner = (1 << model.DEPTH) - 1  # split nodes per tree
+        self.size = 3 * self.inner + 2 * (self.inner + 1)
         self.x = array("i", bytes(4 * N_FEAT))
         self.amp = array("i", bytes(4 * CTX))
         self.rh = array("i", bytes(4 * CTX))
@@ -91,10 +93,13 @@ class Scorer:
         x[11] = ((hi - lo) * 64) // (x[6] + 1)
         t = self.trees
         s = self.base
-        for k in range(0, len(t), _TREE):
-            n = 0 if x[t[k]] <= _u16(t, k + 1) else 1
-            n2 = 1 + n
-            n = 2 * n + (0 if x[t[k + 3 * n2]] <= _u16(t, k + 3 * n2 + 1) else 1)
-            s += _s16(t, k + 9 + 2 * n)
+        inner = self.inner
+        size = self.size
+        for k in range(0, len(t), size):
+            n = 0  # nodes in heap order: children of n are 2n+1 and 2n+2
+            for _ in range(self.depth):
+                o = k + 3 * n
+                n = 2 * n + (1 if x[t[o]] <= _u16(t, o + 1) else 2)
+            s += _s16(t, k + 3 * inner + 2 * (n - inner))
         self.score = s
         return s
