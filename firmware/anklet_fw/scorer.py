@@ -95,11 +95,14 @@ class Scorer:
         s = self.base
         inner = self.inner
         size = self.size
-        for k in range(0, len(t), size):
+        end = len(t)
+        k = 0
+        while k < end:  # (a range() with a variable step would allocate on MicroPython)
             n = 0  # nodes in heap order: children of n are 2n+1 and 2n+2
             for _ in range(self.depth):
                 o = k + 3 * n
                 n = 2 * n + (1 if x[t[o]] <= _u16(t, o + 1) else 2)
             s += _s16(t, k + 3 * inner + 2 * (n - inner))
+            k += size
         self.score = s
         return s
