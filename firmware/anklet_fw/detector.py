@@ -49,7 +49,7 @@ class Detector:
             t = self.hops * 1000
             # A quarter second of saturated samples makes the window's rhythm untrustworthy.
             rh = fe.rhythm if fe.sat * 4 < self.fs else 0
-            score = self.scorer.hop(fe.amp_mg, rh, fe.freq_chz, fe.sharp, fe.crest, fe.jerks)
+            score = self.scorer.hop(fe.amp_mg, rh, fe.freq_chz, fe.sharp, fe.crest, fe.harm, fe.jerks)
             rhythmic = self.episodes.hop(t, fe.amp_mg, rh, fe.freq_chz, score)
             self.activity.hop(t, fe.amp_mg, fe.jerks, rhythmic, fe.posture, fe.sat, fe.active)
 

@@ -92,7 +92,8 @@ class Frontend:
     """Raw samples in; after each hop the attributes below hold that second's features.
 
     amp_mg, rhythm (0..1024, 0 if no peak), freq_chz (0 if no peak), sharp (change energy
-    / energy * 256, about 0..1100), crest (peak sample energy / mean * 8), jerks, posture,
+    / energy * 256, about 0..1100), crest (peak sample energy / mean * 8), harm (sharp over
+    a sine's at freq_chz, * 16; 0 if no peak), jerks, posture,
     sat (saturated raw samples), active (movement above the gate; the shape and rhythm
     features are 0 when not active).
     """
@@ -116,7 +117,8 @@ class Frontend:
         self.quiet = self.refractory
         self._reset_hop()
         self.amp_mg = self.rhythm = self.freq_chz = self.posture = 0
-        self.sharp = self.crest = 0
+        self.sharp = self.crest = self.harm = 0
+        self.fd2 = (fs * fs) // (self.d * self.d)  # decimated rate squared
         self.jerks = self.sat = 0  # every attribute exists before the heap is locked: no dict growth later
         self.active = False
 
@@ -208,10 +210,16 @@ class Frontend:
         e = _energy(v, lo, top + 3)
         self.amp_mg = UNIT_MG * isqrt(e // w)
         self.active = self.amp_mg >= GATE_MG
-        self.rhythm = self.freq_chz = self.sharp = self.crest = 0
+        self.rhythm = self.freq_chz = self.sharp = self.crest = self.harm = 0
         if self.active:
             self._shape(e, lo, top + 3)
             self._correlate(e, lo, top + 3)
+            f = self.freq_chz
+            if f:
+                # Sharpness over what a sine at the found frequency would give (about 16): a smooth swing
+                # reads ~16 at any rate, a train of abrupt jerks far more. (sharp of a sine is
+                # 1024 sin^2(pi f / fd), about f^2 / fd^2 with f in centi-Hz.)
+                self.harm = (self.sharp * self.fd2 * 16) // (f * f)
 
     def _shape(self, e, lo, hi):
         # How sharp the movement is: energy of the sample-to-sample change against the

@@ -34,7 +34,7 @@ PARAMS = {
     "gap_s": (4, 0, 8),  # other seconds tolerated inside an episode
     "score_min": (SCORE_MIN, -4096, 4096),  # seizure score (1/256 log-odds) a second needs
 }
-HOLD = const(256)  # how much lower the score may go once a run is under way
+HOLD = const(512)  # how much lower the score may go once a run is under way
 # Estimates just outside 1..8 Hz still count: a true 8.0 Hz can read 8.05.
 F_MIN_CHZ = const(95)
 F_MAX_CHZ = const(850)

@@ -3,8 +3,9 @@
 # constants to seizure_model.py from real recordings and simulated nights).
 #
 # Features (index: what), all integers:
-#   0 amp_mg  1 rhythm  2 freq_chz  3 sharp  4 crest  5 jerks    (this second, dsp.Frontend)
+#   0 amp_mg  1 rhythm  2 freq_chz  3 sharp  4 crest  5 jerks  12 harm   (this second, dsp.Frontend)
 #   6 mean amp  7 least amp  8 mean rhythm  9 mean sharp  10 active seconds  11 amp spread
+#   13 mean harm
 #   (6..11 over the last CTX seconds: clonic jerking is sustained and keeps its size and
 #   sharpness; voluntary movement and daily life come and go)
 # Each tree is full and DEPTH levels deep, stored as its 2**DEPTH - 1 split nodes in heap order,
@@ -27,7 +28,7 @@ _GATE = const(8)  # dsp.GATE_MG: a second with movement at all
 # Amplitudes are capped before the trees see them: the recordings that taught them hold big voluntary
 # swings (running) and few big seizures, and a seizure must never score lower for being bigger.
 AMP_CAP = const(250)
-N_FEAT = const(12)
+N_FEAT = const(14)
 
 
 def _u16(b, i):
@@ -52,10 +53,11 @@ class Scorer:
         self.amp = array("i", bytes(4 * CTX))
         self.rh = array("i", bytes(4 * CTX))
         self.sh = array("i", bytes(4 * CTX))
+        self.hm = array("i", bytes(4 * CTX))
         self.i = 0
         self.score = self.base
 
-    def hop(self, amp_mg, rhythm, freq_chz, sharp, crest, jerks):
+    def hop(self, amp_mg, rhythm, freq_chz, sharp, crest, harm, jerks):
         """One second of features in; returns (and keeps in .score) the seizure score."""
         i = self.i
         if amp_mg > AMP_CAP:
@@ -63,8 +65,9 @@ class Scorer:
         self.amp[i] = amp_mg
         self.rh[i] = rhythm
         self.sh[i] = sharp
+        self.hm[i] = harm
         self.i = i + 1 if i + 1 < CTX else 0
-        sa = sr = ss = act = 0
+        sa = sr = ss = shm = act = 0
         lo = 1 << 30
         hi = 0
         for j in range(CTX):
@@ -72,6 +75,7 @@ class Scorer:
             sa += a
             sr += self.rh[j]
             ss += self.sh[j]
+            shm += self.hm[j]
             if a >= _GATE:
                 act += 1
             if a < lo:
@@ -91,6 +95,8 @@ class Scorer:
         x[9] = ss // CTX
         x[10] = act
         x[11] = ((hi - lo) * 64) // (x[6] + 1)
+        x[12] = harm
+        x[13] = shm // CTX
         t = self.trees
         s = self.base
         inner = self.inner

@@ -88,20 +88,24 @@ class Night:
         self.add(t0, wave, direction)
 
     # -- movement models (docs/detector.md) --------------------------------------------------------
-    def clonic(self, start: float, dur: float, subtle: bool = False) -> None:
+    def clonic(self, start: float, dur: float, subtle: bool = False, jitter: float | None = None,
+               p_miss: float | None = None) -> None:
         """Clonic jerking as irregular as the real recordings (measured by `python -m anklet.seizure_stats`,
         docs/detector.md "What the real seizures look like"): period jitter 10-30 %, jerk size spread
         about 0.45-1.6x, up to one interval in five a missed beat, now and then a pause of 1-3 s, the
         jerk axis wandering around its mean (not measurable on magnitude-only recordings: assumed)."""
         rng = self.rng
-        f0 = rng.uniform(1.2, 3.5)
+        f0 = rng.uniform(1.2, 5.0)  # neonatal clonic is 1-3 Hz; older infants and wrists run faster
         slow = rng.uniform(0.0, min(0.4, 1 - 1.0 / f0))  # clonic jerking slows; stays >= 1 Hz
-        jitter = rng.uniform(0.10, 0.30)
+        drawn_jitter = rng.uniform(0.03, 0.30)  # down to nearly regular: an ankle may be steadier than a wrist
         size_lo, size_hi = math.log(0.45), math.log(1.6)
-        p_miss = rng.uniform(0.02, 0.2)
+        drawn_miss = rng.uniform(0.02, 0.2)
+        # (drawn even when given, so a seed gives the same night either way)
+        jitter = drawn_jitter if jitter is None else jitter
+        p_miss = drawn_miss if p_miss is None else p_miss
         p_pause = rng.uniform(0.0, 0.015)
         wander = rng.uniform(0.08, 0.3)
-        amp = rng.uniform(0.06, 0.12) if subtle else math.exp(rng.uniform(math.log(0.12), math.log(0.8)))
+        amp = rng.uniform(0.06, 0.12) if subtle else math.exp(rng.uniform(math.log(0.12), math.log(1.5)))
         ramp = rng.uniform(3, 10)  # amplitude builds over the first seconds
         q = rng.uniform(0.25, 0.4)  # fast flexion, slower return
         base = self.direction()

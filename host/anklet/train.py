@@ -33,7 +33,7 @@ MARGIN_S = 15
 HARD_WEIGHT = 4.0
 OUT = Path(__file__).resolve().parents[2] / "firmware" / "anklet_fw" / "seizure_model.py"
 FEATURES = ("amp_mg", "rhythm", "freq_chz", "sharp", "crest", "jerks", "amp_mean", "amp_least", "rhythm_mean",
-            "sharp_mean", "active_s", "amp_spread")
+            "sharp_mean", "active_s", "amp_spread", "harm", "harm_mean")
 
 
 @dataclass

@@ -31,6 +31,7 @@ class Features:
     freq_chz: np.ndarray
     sharp: np.ndarray
     crest: np.ndarray
+    harm: np.ndarray
     jerks: np.ndarray
     posture: np.ndarray
     sat: np.ndarray
@@ -65,7 +66,7 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
     dec = np.floor_divide(counts[: nd * d].reshape(nd, d, 3).sum(axis=1), d)
     if nd == 0:
         empty = np.zeros(n_hops, np.int64)
-        return Features(empty, empty, empty, empty, empty, empty, empty, sat, empty.astype(bool))
+        return Features(empty, empty, empty, empty, empty, empty, empty, empty, sat, empty.astype(bool))
     # Moving sum over the last lhp decimated samples, the ring primed with the first sample.
     padded = np.concatenate([np.repeat(dec[:1], lhp - 1, axis=0), dec])
     cs = np.concatenate([np.zeros((1, 3), np.int64), np.cumsum(padded, axis=0)])
@@ -108,7 +109,9 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
         rhythm[sel] = r_k
         freq[sel] = f_k
     sharp, crest = _shape(up, ep, top, energy, w, active)
-    return Features(amp, rhythm, freq, sharp, crest, jerks, posture, sat, active, gsum)
+    fd2 = (fs * fs) // (d * d)
+    harm = np.where(freq > 0, (sharp * fd2 * 16) // np.maximum(freq * freq, 1), 0)
+    return Features(amp, rhythm, freq, sharp, crest, harm, jerks, posture, sat, active, gsum)
 
 
 def _shape(up, ep, top, energy, w, active):
@@ -182,12 +185,12 @@ def decide(feat: Features, fs: int, params: dict | None = None, model: object = 
     scorer = Scorer(model) if model is not None else Scorer()
     episodes = Episodes(sink, check_params(params or {}))
     activity = Activity(sink)
-    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.jerks,
-                                  feat.posture, feat.sat, feat.active)]
-    for h, (amp, rh, fr, sh, cr, jk, po, st, ac) in enumerate(zip(*cols, strict=True)):
+    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.harm,
+                                  feat.jerks, feat.posture, feat.sat, feat.active)]
+    for h, (amp, rh, fr, sh, cr, hm, jk, po, st, ac) in enumerate(zip(*cols, strict=True)):
         t = (h + 1) * 1000
         rh = rh if st * 4 < fs else 0
-        score = scorer.hop(amp, rh, fr, sh, cr, jk)
+        score = scorer.hop(amp, rh, fr, sh, cr, hm, jk)
         if scores is not None:
             scores.append(score)
         rhythmic = episodes.hop(t, amp, rh, fr, score)
@@ -199,10 +202,10 @@ def context_rows(feat: Features, fs: int) -> np.ndarray:
     """The scorer's 12 features for every second (what the trees see): for training."""
     scorer = Scorer()
     rows = np.zeros((len(feat.amp_mg), len(scorer.x)), np.int64)
-    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.jerks,
-                                  feat.sat)]
-    for h, (amp, rh, fr, sh, cr, jk, st) in enumerate(zip(*cols, strict=True)):
-        scorer.hop(amp, rh if st * 4 < fs else 0, fr, sh, cr, jk)
+    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.harm,
+                                  feat.jerks, feat.sat)]
+    for h, (amp, rh, fr, sh, cr, hm, jk, st) in enumerate(zip(*cols, strict=True)):
+        scorer.hop(amp, rh if st * 4 < fs else 0, fr, sh, cr, hm, jk)
         rows[h] = scorer.x
     return rows
 
