@@ -6,7 +6,7 @@
 #   0 amp_mg  1 rhythm  2 freq_chz  3 sharp  4 crest  5 jerks  12 harm   (this second, dsp.Frontend)
 #   6 mean amp  7 least amp  8 mean rhythm  9 mean sharp  10 active seconds  11 amp spread
 #   13 mean harm
-#   (6..11 over the last CTX seconds: clonic jerking is sustained and keeps its size and
+#   (6..11 and 13 over the last CTX seconds: clonic jerking is sustained and keeps its size and
 #   sharpness; voluntary movement and daily life come and go)
 # Each tree is full and DEPTH levels deep, stored as its 2**DEPTH - 1 split nodes in heap order,
 # each (feature, u16 threshold), x <= threshold goes left, then its 2**DEPTH s16 leaves. The score is the sum of the
@@ -26,7 +26,7 @@ except ImportError:  # CPython
 CTX = const(8)
 _GATE = const(8)  # dsp.GATE_MG: a second with movement at all
 # Amplitudes are capped before the trees see them: the recordings that taught them hold big voluntary
-# swings (running) and few big seizures, and a seizure must never score lower for being bigger.
+# swings (running) and few big seizures: beyond the cap, size itself cannot lower a seizure's score.
 AMP_CAP = const(250)
 N_FEAT = const(14)
 
@@ -42,7 +42,7 @@ def _s16(b, i):
 
 class Scorer:
     def __init__(self, model=m):
-        # model: anything with BASE and TREES (the generated module by default; `make train`
+        # model: anything with BASE, DEPTH and TREES (the generated module by default; `make train`
         # passes candidates while it cross-validates).
         self.base = model.BASE
         self.trees = model.TREES
