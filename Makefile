@@ -32,9 +32,9 @@ soak: $(DEV_STAMP) sysdeps
 	ANKLET_SOAK=1 $(BIN)/pytest -s tests/test_fault_harness.py tests/test_monitor_log_faults.py tests/test_ble_torture.py
 
 # System packages the tests need: socat (the virtual band's pty), openscad (the enclosure model),
-# chromium and chromium-driver (the bedside page in a real browser), and gcc-multilib (gcc -m32, for the
-# 32-bit MicroPython below). CI runs as root on Debian.
-SYSPKGS := socat openscad chromium chromium-driver gcc-multilib
+# chromium and chromium-driver (the bedside page in a real browser), mosquitto (the MQTT broker the Home Assistant
+# output is tested against), and gcc-multilib (gcc -m32, for the 32-bit MicroPython below). CI runs as root on Debian.
+SYSPKGS := socat openscad chromium chromium-driver mosquitto gcc-multilib
 sysdeps:
 	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null \
 		|| dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q ' installed' || missing="$$missing $$p"; done; \
@@ -97,7 +97,7 @@ $(BAND32): $(FW_SOURCES) build/band32/sources.lst $(MPY_COPY)/.source Makefile
 	mkdir -p build/mpylib-stub && echo "a manifest without require()" > build/mpylib-stub/README.md
 	$(MAKE) -s -C $(MPY_COPY)/mpy-cross -j2
 	$(MAKE) -s -C $(MPY_PORT) -j2 $(MPY_FLAGS)
-	cp $(MPY_PORT)/build-band32/micropython $@
+	cp $(MPY_PORT)/build-band32/micropython $@.tmp && mv -f $@.tmp $@  # a running copy (a virtual band) keeps its file
 	@test "$$(od -An -tx1 -j4 -N1 $@ | tr -d " ")" = 01 || { echo "$@ is not a 32-bit ELF binary" >&2; rm -f $@; exit 1; }
 
 FORCE:

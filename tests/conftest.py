@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,13 @@ import pytest
 from anklet.engines import FIRMWARE_DIR, micropython_binary
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# A shell that starts `make test` in the background ignores Ctrl-C for it, and an ignored signal stays ignored
+# in every child it starts: the tests that press Ctrl-C on a command would find it ignored. A handler here is
+# reset to the default in each child instead.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def counts_from_g(acc: np.ndarray, range_g: int = 8) -> np.ndarray:

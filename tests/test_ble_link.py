@@ -539,3 +539,34 @@ def test_events_the_band_dropped_are_reported_by_the_host(tmp_path):
     assert first.seq == dropped + 1
     assert [(g.first, g.last, g.count, g.cause) for g in gaps] == [(1, dropped, dropped, "band")]
     assert f"no longer holds events 1 to {dropped}" in gaps[0].message
+
+
+def test_the_monitor_link_tries_once_and_leaves_the_backoff_to_the_monitor(tmp_path, monkeypatch):
+    """A connect the monitor makes is one attempt (one scan, the stack's transient errors retried by
+    bleak-retry-connector): the monitor's own backoff (at most 5 s) decides when to look again, so a band back in
+    range is not kept waiting behind the link's private retries (3 x 10 s)."""
+    import anklet.ble as ble
+    from anklet import monitor
+
+    seen: dict = {}
+    monkeypatch.setattr(ble, "open_link", lambda band, **kw: seen.update(kw) or "link")
+    assert monitor._open_ble_link(None) == "link" and seen == {"attempts": 1}
+
+    scans = []
+    real_find = ble.find_band
+
+    async def counting_find(address, timeout, backend=None):
+        scans.append(address)
+        return await real_find(address, timeout, backend)
+
+    async def main():
+        pair, q, radio, store = await setup(tmp_path)
+        monkeypatch.setattr(ble, "find_band", counting_find)
+        away = Pairing("A0:A1:A2:A3:A4:A5", UID, "anklet-away")  # a paired band that is not in range
+        link = link_for(pair, away, attempts=1, scan_timeout=0.5)
+        with pytest.raises(LinkLost):
+            await link.connect(None)
+        await pair.close()
+
+    run(main())
+    assert len(scans) == 1

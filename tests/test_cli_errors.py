@@ -131,3 +131,24 @@ def test_ctrl_c_stops_the_demo_without_a_traceback(tmp_path):
     assert proc.returncode == 130
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
     assert "stopped (Ctrl-C)" in out + err and Path(tmp_path / "demo-night.db").exists()
+
+
+def test_the_command_table_is_what_the_modules_register():
+    import anklet.cli as cli
+
+    assert _commands() == sorted(cli.COMMANDS)
+    for command, module in cli.COMMANDS.items():
+        one = cli.build_parser(command)._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        assert command in one, (command, module)
+
+
+def test_a_replay_loads_neither_bluetooth_nor_the_web_server(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom anklet.cli import main\n"
+            "try:\n    main(['replay', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('bleak', 'bumble', 'starlette', 'uvicorn', 'matplotlib', 'anklet.monitor') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

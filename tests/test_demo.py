@@ -64,7 +64,7 @@ def test_demo_night_from_a_fresh_clone(clone, link):
     assert ep["max_level"] == "alarm" and abs(ep["onset_t"] - clonic["start"]) < 3
     assert s["acknowledged_t"] and s["acknowledged_t"][0] == pytest.approx(alarm["t"] + 30, abs=2)
     # The live status and the summary were shown (on stderr with --json), without ANSI when not a terminal.
-    assert "connected to band" in err and "ALARM: PROLONGED RHYTHMIC SHAKING" in err
+    assert "connected to the band" in err and "ALARM: PROLONGED RHYTHMIC SHAKING" in err
     assert "== the night ==" in err and "each exactly once" in err and "\x1b[" not in err
     assert s["night_s"] == 7200
 

@@ -112,7 +112,7 @@ def test_band_reset_and_dropped_events_are_faults():
     # Events from a new boot without its BOOT event (lost) still reveal the reset.
     ft.event(DeviceEvent("activity", 60_000, {}, 50, 9))
     [again] = ft.check(4)
-    assert again.code == "band_reset" and "boot 9" in again.message
+    assert again.code == "band_reset" and "start 9" in again.message
     # A watchdog reset is a fault even as the first thing heard.
     ft2 = FaultTracker(start=0)
     ft2.event(DeviceEvent("boot", 0, {"reason": 3, "boot_count": 2, "fw_version": 1}, 1, 2))
@@ -310,7 +310,7 @@ def test_every_gap_is_one_fault_with_its_count_and_cause():
     changes = ft.check(0.0)
     lost = [c for c in changes if c.code == "dropped"]
     assert [c.level for c in lost] == ["fault"] * 3  # the gap 5-9 and its DROPPED report are one FAULT
-    assert "queue was full" in lost[1].message and "3 events (seq 20-22)" in lost[1].message
+    assert "queue was full" in lost[1].message and "3 events (numbers 20-22)" in lost[1].message
     assert "8 lost on this band in all" in lost[1].message and "wiped" in lost[2].message
     ft.event(DeviceEvent("status", 0, {"battery_pct": 80, "worn": 1, "flags": FLAG_SETTINGS}, 31, 1))
     assert [c.code for c in ft.check(0.0) if c.raised] == ["band_settings"]

@@ -176,7 +176,7 @@ h = ble.handler
 h(1, (9, 0, b"\\x01\\x02\\x03\\x04\\x05\\x06"))  # the parents' host connects,
 h(21, (9, 247))  # agrees an MTU,
 h(28, (9, 1, 1, 1, 16))  # is bonded and encrypted,
-ble.values[radio.h_control] = packet_host.encode_control(packet_host.OP_RESUME, 1, packet_host.RESUME_OLDEST)
+ble.values[radio.h_control] = packet_host.encode_control(packet_host.OP_RESUME, 1, packet_host.RESUME_OLDEST, packet_host.BOOT_UNKNOWN)
 h(3, (9, radio.h_control))  # and asks for every event held
 radio.service()
 
@@ -269,4 +269,4 @@ def test_frozen_virtual_band_flash_run_and_replay(band32: str, tmp_path: Path) -
         assert engines.ENGINES["device"](counts, 50, 8, port=port) == want and len(want) >= 3
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0

@@ -159,7 +159,7 @@ def test_vband_command_and_flash_command_and_restarts(tmp_path, capsys):
         assert first["part"] == "MPU6886" and first["fs"] == 50
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0
     with vband.start(folder) as vb:
         again = band_state(vb.port)
     assert again["boot"] == first["boot"] + 1 and again["reason"] == 1  # a power-on

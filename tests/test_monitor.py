@@ -121,11 +121,12 @@ def test_anklet_ack_request_reaches_the_running_monitor(tmp_path):
 def test_status_view_lines_when_not_a_tty(tmp_path):
     rig = run(Rig(tmp_path, script=episode_script(30, 30), duration_s=130).run())
     text = rig.out.getvalue()
-    assert "connected to band band-test" in text
+    assert "connected to the band" in text
     assert "ALARM: PROLONGED RHYTHMIC SHAKING" in text
-    assert "status: link connected" in text
+    assert "status: band connected" in text
     assert "\x1b[" not in text  # no ANSI when not a terminal
-    assert "monitor stopped" in text.splitlines()[-1]
+    last = text.splitlines()[-3:]  # the last line is a banner: a row of !, the line, a row of !
+    assert set(last[0]) == {"!"} and "monitor stopped" in last[1] and last[2] == last[0]
 
 
 def test_status_view_redraws_on_a_tty(tmp_path):

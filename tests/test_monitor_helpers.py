@@ -53,8 +53,10 @@ class Rig:
         """Monitor clock -> seconds of band time."""
         return at - START
 
-    async def run(self, settle_s: float = 5.0, after=None):
+    async def run(self, settle_s: float = 5.0, after=None, before=None):
         mon = asyncio.create_task(self.monitor.run())
+        if before is not None:
+            await before(self)  # the band's night starts when this returns (an output connected, ...)
         await self.band.run()
         # Let the monitor take in the last events (real time, bounded).
         deadline = time.monotonic() + settle_s

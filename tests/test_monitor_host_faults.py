@@ -121,7 +121,7 @@ def test_resume_after_what_is_committed_not_what_was_fed(tmp_path):
     """White-box: the log is unreadable at reconnect; the monitor asks the band to resume after the last event it
     committed, not after the last it fed to the alarm rule (those would be lost)."""
     class Recorder(InprocLink):
-        async def connect(self, resume_after):
+        async def connect(self, resume_after, resume_boot=None):
             asked.append(resume_after)
             mon.stop()
             raise OSError("stop here")

@@ -163,3 +163,34 @@ def test_radio_drop_between_commit_and_ack_still_runs_the_rule(tmp_path):
     assert rig.codes().count("alarm") == 1 and rig.codes().count("dropped") == 1
     n = len(rig.logged())
     assert rig.logged() == list(range(1, n + 1))
+
+
+def test_episode_beyond_a_full_window_alarms_while_the_log_is_locked(tmp_path):
+    """The band holds at most 16 unacknowledged events in flight. With the log locked, 20 ordinary events fill that
+    window before the episode starts: the episode's events reach the monitor only ahead of the in-order stream, on
+    the band's alerts characteristic, and must still raise NOTICE and ALARM. Once the lock goes, every event is
+    logged once, in order, and the episode is not alarmed twice."""
+    db = tmp_path / "night.db"
+
+    async def main():
+        rig = await LinkRig(tmp_path, db).start()
+        rig.send([activity(i) for i in range(2)])
+        await rig.until(lambda: len(rig.logged()) == 2, what="first events logged")
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        rig.send([activity(i) for i in range(2, 22)])
+        rig.send(episode(100_000, 26))
+        await rig.until(lambda: "alarm" in rig.codes(), what="ALARM with the window full and the log locked")
+        early = rig.monitor.early_heard
+        assert rig.logged() == [1, 2]
+        other.execute("ROLLBACK")
+        other.close()
+        n = 22 + len(episode(100_000, 26))
+        await rig.until(lambda: len(rig.logged()) == n and rig.queue.depth() == 0, what="recovery")
+        await rig.stop()
+        return rig, early, n
+
+    rig, early, n = run(main())
+    assert early > 0  # the decision came from the alerts stream: the in-order one was stalled
+    assert rig.logged() == list(range(1, n + 1))
+    assert rig.codes().count("alarm") == 1 and rig.codes().count("notice") == 1

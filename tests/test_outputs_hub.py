@@ -108,7 +108,7 @@ def test_a_key_press_is_shown_to_the_outputs_too(tmp_path):
 def test_an_output_that_fails_is_a_fault_until_it_delivers_again(tmp_path):
     rec = Recorder("mqtt")
     rec.fail_between = (20, 40)
-    rig = run(rig_with(tmp_path, [rec], script=(), duration_s=70, settings=Settings(poll_s=0.01, no_data_s=1000)).run())
+    rig = run(rig_with(tmp_path, [rec], script=(), duration_s=70, settings=Settings(poll_s=0.01, no_data_s=600)).run())
     [fault] = rig.raised(code="output_mqtt")
     assert fault.level == "fault" and "broker unreachable" in fault.message
     assert 20 <= rig.t(fault.at) < 40

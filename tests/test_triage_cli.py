@@ -360,8 +360,9 @@ def test_last_episode_and_bad_episode_arguments(tmp_path):
     store = store_mod.Store(db)
     first = store.episodes()[0].id
     store.close()
-    with pytest.raises(CliError, match=f"no triage saved for episode {first}"):
+    with pytest.raises(CliError, match=f"no triage saved for episode {first}") as err:
         run([str(first), "--db", str(db), "--show"])
+    assert f"`anklet triage {first} --db {db}`" in str(err.value)  # the hint names the same log
     with pytest.raises(CliError, match="EPISODE must be an episode id"):
         run(["yesterday", "--db", str(db), "--answers", "-"], stdin="{}")
 

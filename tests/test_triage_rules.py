@@ -18,9 +18,7 @@ from anklet.triage.engine import RECORD
 from anklet.triage.rules import RANK, SOURCE_FILES, parse_rules
 from anklet.triage.schema import FIELDS, STATES
 
-SEEDS = Path("/work/shared/seeds")
-if not SEEDS.is_dir():  # a checkout next to the shared folder
-    SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"  # ../shared beside the checkout
 BOOK = load_rules()
 RULES_JSON = json.loads(resources.files("anklet.triage").joinpath("rules.json").read_text(encoding="utf-8"))
 COVERAGE = json.loads(resources.files("anklet.triage").joinpath("coverage.json").read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@
 # sees it (eventq.py); the radio reads the queue and acknowledges through it.
 from array import array
 
-from . import VERSION
+from . import VERSION_PACKED
 from . import events as ev
 from .detector import Detector
 from .eventq import EventQueue
@@ -52,7 +52,7 @@ MAX_BATCH = const(128)  # samples per FIFO read (over a second at 104 Hz)
 _MAX_READS = const(8)  # FIFO reads per wake-up
 SETTINGS_BLOCKS = const(2)
 BOOT_BLOCKS = const(2)
-FW_VERSION = VERSION[0] * 10000 + VERSION[1] * 100 + VERSION[2]
+FW_VERSION = VERSION_PACKED
 
 
 def split_flash(dev):

@@ -112,6 +112,11 @@ def decode_reply(data):
     return data[1] & 0x7F, data[2], data[3], get_le(data, 4, 4)
 
 
+def version_text(packed):
+    """The firmware version as the band sends it (0x00MMmmpp, anklet_fw.VERSION_PACKED) as "major.minor.patch"."""
+    return "%d.%d.%d" % ((packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF)
+
+
 def decode_status(data):
     """Return a dict of STATUS_FIELDS or raise PacketError."""
     if len(data) != STATUS_SIZE:

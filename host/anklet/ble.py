@@ -34,12 +34,15 @@ from typing import Any
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError, BleakGATTProtocolError
+from bleak_retry_connector import establish_connection
 
 from anklet_fw import packet_host as packet
 from anklet_fw.radio import ALERTS_UUID, CONTROL_UUID, EVENTS_UUID, RAW_UUID, SERVICE_UUID, STATUS_UUID
 
 from .link import BandLink, BandStatus, Gap, LinkError, LinkLost
 from .records import DeviceEvent
+
+CONNECT_TRIES = 2  # per connection attempt, for the stack's transient errors (bleak-retry-connector)
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +67,12 @@ class CommandError(LinkError):
         self.code = code
 
 
-def fw_version_str(v: int) -> str:
-    return f"{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}"
-
-
 def status_from_frame(data: bytes) -> tuple[BandStatus, dict[str, int]]:
     s = packet.decode_status(data)
     return BandStatus(
         battery_mv=s["battery_mv"], battery_pct=s["battery_pct"], worn=bool(s["flags"] & packet.SF_WORN),
         fifo_overflows=s["fifo_overflows"], queue_depth=s["queue_depth"], uptime_s=s["uptime_s"],
-        boot=s["boot"], fw_version=fw_version_str(s["fw_version"]),
+        boot=s["boot"], fw_version=packet.version_text(s["fw_version"]),
     ), s
 
 
@@ -299,10 +298,14 @@ class BleakLink(BandLink):
         device = await find_band(self.band_id, self.scan_timeout, self.scanner_backend)
         if device is None:
             raise LinkLost(f"band {self.band_id} not found")
-        client = BleakClient(device, disconnected_callback=self._on_disconnect, timeout=self.connect_timeout,
-                             backend=self.client_backend)
         try:
-            await client.connect()
+            # bleak-retry-connector knows the transient errors of real Bluetooth stacks (BlueZ's "le-connection-
+            # abort-by-local", a busy adapter) and retries those at once; anything else reaches the monitor, which
+            # owns the backoff between connection attempts.
+            client = await establish_connection(BleakClient, device, self.band_id or device.address,
+                                                disconnected_callback=self._on_disconnect,
+                                                max_attempts=CONNECT_TRIES, use_services_cache=False,
+                                                timeout=self.connect_timeout, backend=self.client_backend)
         except BleakError as exc:
             if "stored bond" in str(exc):  # the backend's word for "the peer lacks our key"
                 raise BandRefused(f"band {self.band_id} could not prove the bond made when pairing ({exc}); "

@@ -12,31 +12,41 @@ import os
 import sqlite3
 import sys
 
-# Modules that provide sub-commands, in the order `anklet --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "anklet.replay",
-    "anklet.simulate",
-    "anklet.demo",
-    "anklet.monitor",
-    "anklet.config",
-    "anklet.logcmd",
-    "anklet.ble_commands",
-    "anklet.triage.cli",
-    "anklet.report.cli",
-    "anklet.flash",
-    "anklet.vband",
-)
+# Each command and the module that provides it, in the order `anklet --help` lists them. Only the module of the
+# command being run is imported (a replay need not load Bluetooth, the web server and the report's plotting);
+# tests/test_cli_errors.py holds this table equal to what the modules register.
+COMMANDS: dict[str, str] = {
+    "replay": "anklet.replay",
+    "simulate": "anklet.simulate",
+    "demo": "anklet.demo",
+    "monitor": "anklet.monitor",
+    "config": "anklet.config",
+    "log": "anklet.logcmd",
+    "export": "anklet.logcmd",
+    "ack": "anklet.logcmd",
+    "scan": "anklet.ble_commands",
+    "pair": "anklet.ble_commands",
+    "record": "anklet.ble_commands",
+    "triage": "anklet.triage.cli",
+    "report": "anklet.report.cli",
+    "flash": "anklet.flash",
+    "vband": "anklet.vband",
+    "service": "anklet.service",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class CliError(Exception):
     """An error the user can fix; printed without a traceback, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or, when `command` is one of them, for that command alone."""
     parser = argparse.ArgumentParser(prog="anklet", description="anklet: infant night monitor for prolonged rhythmic leg shaking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -45,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Mistakes the user can fix end in one line on stderr and exit code 2, Ctrl-C in
     "stopped" and exit code 130: never in a traceback."""
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(argv[0] if argv else None)
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -46,6 +47,8 @@ def number(lo: float, hi: float, unit: str = "") -> Callable[[Any], float]:
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"expected a number{' of ' + unit if unit else ''}, got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{v} is not a finite number: it must be {lo:g} to {hi:g}{' ' + unit if unit else ''}")
         if not lo <= v <= hi:
             raise ValueError(f"{v:g} is out of range: it must be {lo:g} to {hi:g}{' ' + unit if unit else ''}")
         return float(v)
@@ -103,8 +106,10 @@ class Key:
 
 
 def show(v: Any) -> str:
-    if isinstance(v, tuple) and len(v) == 2:
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], int):
         return f"{v[0]}:{v[1]}"
+    if isinstance(v, tuple):
+        return ", ".join(map(str, v)) if v else "(none)"
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
@@ -125,6 +130,8 @@ BASE_KEYS: dict[str, Key] = {
     "alarm.sound": Key("auto", choice("auto", "bell", "report"), "auto: the alarm sound; bell; report: print only"),
     "alarm.notify": Key(True, boolean, "desktop notifications"),
 }
+# Settings shown as "(set, not shown)" by `anklet config`: they hold a password or work as one.
+SECRET_SUFFIXES = (".token", "_token", ".password", ".ntfy", ".apprise", ".ack_url")
 # Settings a running monitor takes over from a changed file; the others need a restart.
 LIVE_KEYS = ("alarm.alarm_s", "alarm.no_data_s", "alarm.mute_min", "alarm.repeat_s")
 
@@ -390,7 +397,7 @@ def _cmd(args: Any) -> int:
     w2 = max(len(r[2]) for r in rows) + 2
     keys = all_keys()
     for k, v, src in rows:
-        if k.endswith(".token") and cfg.values[k]:
+        if k.endswith(SECRET_SUFFIXES) and cfg.values[k]:
             v = "(set, not shown)".ljust(w1)
         print(f"  {k:<{w0}}  {v:<{w1}}  {'[' + src + ']':<{w2}}  {keys[k].help}")
     return 0

@@ -16,8 +16,8 @@ a "parent" acknowledges the alarm 30 s after it goes off. The alarm sound is pla
 if the machine has an audio device, otherwise reported, not played.
 
 Link: in-process (anklet.inproc.InprocLink over the band's queue), or with
-`--link ble` the Bluetooth issue's Bumble virtual radio (see anklet.demo_ble), if
-installed.
+`--link ble` Bumble's virtual radio between the firmware's GATT server and the real
+BleakLink (anklet.bumble_band).
 
 `--json` prints, as the last line on stdout, {"events_sent", "events_logged",
 "alarms": [{"level", "t", ...}], "faults": [...], "episodes": [...], "truth": [...],
@@ -46,8 +46,8 @@ from .alarm import check_alarm_s
 from .alerts import Notifier, Sound, _no_session_reason, find_player
 from .cli import CliError
 from .inproc import FirmwareBand, InprocLink
-from .monitor import Monitor, Settings, VirtualClock
-from .statusview import StatusView, duration_text
+from .monitor import AlarmRecord, Monitor, Settings, VirtualClock
+from .statusview import StatusView, clock_text, duration_text, radio_logs
 from .store import Store
 
 FS = LIMITS["fs"][0]  # the band's default rate
@@ -116,7 +116,8 @@ async def ble_link(band: FirmwareBand, folder: Path) -> tuple[Any, Any]:
     except ImportError as exc:
         raise CliError(f"the Bumble virtual link is not available in this build ({exc}); use --link inproc") from exc
     for name in ("bumble", "bleak"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # its chatter would scroll over the status
+        if not logging.getLogger(name).level:  # not set by radio_logs: its chatter would scroll over the status
+            logging.getLogger(name).setLevel(logging.ERROR)
     pair = await virtual_pair(band_name="anklet-demo")
     radio = start_radio(pair, band.queue, boot=band.boot, pairing_s=60, status=band.fw.radio_status,
                         fs=band.fs, range_g=RANGE_G)
@@ -172,7 +173,7 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
     band = FirmwareBand(counts, clock=clock, start=start, speed=speed, actions=actions)
     link_name = "in-process"
     cleanup = None
-    dropout = f"radio out of range for {DROPOUT_S} s"
+    dropout = f"the band out of reach for {DROPOUT_S} s"
     link_kind = args.link
     if link_kind == "auto":
         link_kind = "ble" if ble_available() else "inproc"
@@ -186,19 +187,30 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
             link_name += " (the Bumble virtual link is not installed)"
     sound, sound_text = choose_sound(args.sound, out)
     notifier = Notifier(enabled=not args.no_notify and _no_session_reason() is None)
-    view = StatusView(out, every_s=900)
+    view = StatusView(out, every_s=900, verbose=args.verbose)
     store = Store(db_path)
     mon = Monitor(link, store, settings=Settings(poll_s=0.05, alarm_s=args.alarm_s), clock=clock, sound=sound,
-                  notifier=notifier, view=view, outputs=web_outputs(args.web, out))
-    view.line(start, f"demo: a {duration_text(span)} night at {'full speed' if speed is None else f'{speed:g}x'}; "
-                     f"band: firmware sampling loop on a simulated LSM6DS3TR-C at {FS} Hz; link: {link_name}; "
-                     f"alarm sound: {sound_text}")
+                  notifier=notifier, view=view, outputs=web_outputs(args.web, out) + mqtt_outputs(args.mqtt, out))
+    mon.cli = anklet_command()  # the hints it prints work as typed here, before the venv is activated
+    view.line(start, f"demo: a {duration_text(span)} night at {'full speed' if speed is None else f'{speed:g}x'} on a "
+                     f"simulated band; alarm sound: {sound_text}", "info",
+              detail=f"band: firmware sampling loop on a simulated LSM6DS3TR-C at {FS} Hz; link: {link_name}")
     acks: list[float] = []
 
+    first_loud: asyncio.Future[AlarmRecord] = asyncio.get_running_loop().create_future()
+
+    def heard(rec: AlarmRecord) -> None:
+        if rec.level in ("alarm", "escalation") and not first_loud.done():
+            first_loud.set_result(rec)
+
+    mon.on_alarm = heard
+
     async def parent() -> None:  # wakes up and presses the key ACK_AFTER_S after the first loud alarm
-        while not any(r.level in ("alarm", "escalation") for r in mon.raised):
-            await clock.sleep(1)
-        await clock.sleep(ACK_AFTER_S)
+        rec = await first_loud
+        # Timed from the band's event on the shared virtual clock, not from when this task got to run: a busy
+        # machine must not move the acknowledgement.
+        went_off = start + rec.t_ms / 1000 if rec.t_ms is not None else rec.at
+        await clock.sleep(went_off + ACK_AFTER_S - clock.now())
         view.line(clock.now(), "demo: a parent presses the acknowledge key", "info")
         mon.acknowledge("demo parent")
         acks.append(clock.now() - start)
@@ -216,6 +228,10 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
         deadline = time.monotonic() + 10
         while band.queue.depth() and time.monotonic() < deadline:  # the last events reach the log
             await asyncio.sleep(0.02)
+        if mon.triage_running:  # someone pressed t: the night waits for their answers
+            view.line(clock.now(), "demo: the night is over; it ends when the questions are answered", "info")
+            while mon.triage_running:
+                await asyncio.sleep(0.1)
         if args.web is not None and out.isatty():
             view.line(clock.now(), "demo: the night is over; the page stays up until you press Ctrl-C", "info")
             await until_interrupted()
@@ -233,12 +249,32 @@ async def run_night(args: argparse.Namespace, out: TextIO, db_path: Path, keys: 
         if s["radio_dropout"]:
             s["radio_dropout"]["what"] = dropout
         s["link_overstays"] = mon.overstays
+        s["start"] = start
         return s
     finally:
         store.close()
 
 
 WEB_HEAD_START_S = 10
+
+
+def mqtt_outputs(broker: str | None, out: TextIO) -> list[Any]:
+    """The demo band on an MQTT broker (`--mqtt HOST[:PORT]`): under anklet/demo/<band>/, with discovery."""
+    if broker is None:
+        return []
+    from .outputs.mqtt import MqttOutput
+
+    host, sep, port = broker.rpartition(":")
+    if not sep:
+        host, port = broker, "1883"
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise CliError(f"--mqtt: expected HOST or HOST:PORT (for example localhost:1883), got {broker!r}")
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    return [MqttOutput(host.strip("[]"), int(port), site="demo", band_name="demo_band", say=say)]
 
 
 def web_outputs(listen: str | None, out: TextIO) -> list[Any]:
@@ -332,30 +368,33 @@ def ble_available() -> bool:
     return True
 
 
-def hms(t: float) -> str:
-    t = int(round(t))
-    return f"{t // 3600}:{t % 3600 // 60:02d}:{t % 60:02d}"
+def report(s: dict[str, Any], db_text: str, verbose: bool = False) -> str:
+    """The night in words, every time on the parents' clock (local HH:MM:SS, as the live lines)."""
 
+    def hms(t: float) -> str:  # seconds into the night -> the wall clock
+        return clock_text(s["start"] + t)
 
-def report(s: dict[str, Any], db_text: str) -> str:
     lines = ["", "== the night =="]
-    lines.append(f"{duration_text(s['night_s'])} of night in {s['real_s']:.0f} s; link: {s['link']}")
+    lines.append(f"{duration_text(s['night_s'])} of night in {duration_text(s['real_s'])}"
+                 + (f"; link: {s['link']}" if verbose else ""))
     once = "each exactly once" if s["logged_once"] and s["events_sent"] == s["events_logged"] else "MISMATCH"
     lines.append(f"events: {s['events_sent']} sent by the band, {s['events_logged']} logged ({once})")
     if s["radio_dropout"]:
         d = s["radio_dropout"]
-        lines.append(f"radio dropout at {hms(d['t'])}: {d.get('what', '')}; the monitor reconnected "
-                     f"{d['reconnects']} time(s), the band resent what it held")
+        lines.append(f"band out of reach at {hms(d['t'])} for {duration_text(d['duration_s'])}: the monitor reconnected "
+                     f"{d['reconnects']} time(s), the band resent what it held"
+                     + (f" [{d.get('what', '')}]" if verbose else ""))
     for e in s["episodes"]:
-        lines.append(f"episode at {hms(e['onset_t'])}: {e['duration_s']:.0f} s of rhythmic movement at "
+        lines.append(f"episode at {hms(e['onset_t'])}: {duration_text(e['duration_s'])} of rhythmic movement at "
                      f"{e['freq_hz']:.1f} Hz ({e['f_start_hz']:.1f} -> {e['f_end_hz']:.1f} Hz), "
                      f"alarm level {(e['max_level'] or 'none').upper()}")
     if not s["episodes"]:
         lines.append("episodes: none detected")
     for x in s["truth"]:
-        lines.append(f"  simulated: {x['type']} {hms(x['start'])}-{hms(x['end'])} ({x['end'] - x['start']:.0f} s)")
+        lines.append(f"  simulated: {x['type']} {hms(x['start'])}-{hms(x['end'])} "
+                     f"({duration_text(x['end'] - x['start'])})")
     for a in s["alarms"]:
-        lines.append(f"{a['level'].upper()} at {hms(a['t'])} (t={a['t']:.0f} s): {a['message']}"
+        lines.append(f"{a['level'].upper()} at {hms(a['t'])}: {a['message']}"
                      + (f"; sound {a['sound']}" if a["sound"] else ""))
     for t in s["acknowledged_t"]:
         lines.append(f"acknowledged at {hms(t)}")
@@ -430,6 +469,7 @@ def _cmd(args: argparse.Namespace) -> int:
     else:
         db_path = DEMO_DB
         _remove_log(db_path)  # the previous demo's night: each demo writes a fresh one
+    radio_logs(args.verbose)
     tmp = tempfile.mkdtemp(prefix="anklet-demo-")  # the virtual band's pairing keys: nothing to keep
     try:
         summary = asyncio.run(run_night(args, out, db_path, Path(tmp)))
@@ -438,7 +478,7 @@ def _cmd(args: argparse.Namespace) -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out.write(report(summary, str(db_path)))
+    out.write(report(summary, str(db_path), args.verbose))
     out.write("\n" + next_steps(db_path))
     out.flush()
     if args.json:
@@ -461,9 +501,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: play the alarm if there is an audio device, else report it")
     p.add_argument("--no-notify", action="store_true", help="no desktop notifications")
     p.add_argument("--no-dropout", action="store_true", help="no radio dropout during the night")
+    p.add_argument("--verbose", action="store_true", help="also say how band and monitor talk (radio, libraries)")
     p.add_argument("--db", help=f"write the log here, a new file (default: {DEMO_DB} in the current folder, "
                                 "replacing the previous demo's night)")
     p.add_argument("--web", nargs="?", const="", metavar="HOST:PORT",
                    help="serve the bedside page for the night (default 0.0.0.0:8765); on a terminal the night waits "
                         f"{WEB_HEAD_START_S} s for you to open it, and the page stays up until Ctrl-C")
+    p.add_argument("--mqtt", metavar="HOST[:PORT]",
+                   help="also publish the night to this MQTT broker, with Home Assistant discovery (anklet/demo/...)")
     p.set_defaults(func=_cmd)

@@ -22,6 +22,7 @@ from anklet_fw import status as fwstatus
 
 from .link import Gap
 from .records import DeviceEvent
+from .statusview import duration_text
 
 NO_DATA_S = 30.0  # host clock, a setting
 BATTERY_LOW_PCT = 20
@@ -56,13 +57,19 @@ CODES = {
     "band_sensor": "the band cannot read its motion sensor",
     "band_flash": "the band cannot store events",
     "band_settings": "the band's stored settings are damaged or could not all be loaded",
+    "host_audio": "the computer's sound is muted or at zero volume",
+    "host_power": "the computer runs on its battery",
+    "host_disk": "the disk under the log is nearly full",
+    "host_slept": "the computer was asleep: nothing was watched meanwhile",
+    "host_sleeping": "the computer is going to sleep: the band will not be watched",
 }
 # DROPPED causes (anklet_fw.eventq.LOST_*), in words.
 LOST_CAUSES = {
     1: "its queue was full while the monitor was away",
     2: "they were damaged in its flash memory (a flipped bit, or a write cut by a power loss)",
 }
-ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted"})
+ONE_SHOT = frozenset({"band_reset", "dropped", "sound", "host_crash", "notify", "log_deleted", "host_slept",
+                      "host_sleeping"})
 # Reported but not sounded: everything else is a FAULT alarm that sounds.
 WARNINGS = frozenset({"notify"})
 
@@ -133,19 +140,20 @@ class FaultTracker:
             cause = LOST_CAUSES.get(f.get("cause", 0), "the band does not say why (older firmware)")
             total = f.get("total", 0)
             running = f"; {total} lost on this band in all" if total else ""
-            self._lost(first, last, f"the band lost {n} events (seq {first}-{last}): {cause}{running}. "
+            self._lost(first, last, f"the band lost {n} events (numbers {first}-{last}): {cause}{running}. "
                                     "That part of the night is missing from the log.")
         elif e.kind == "boot":
             reason = e.fields.get("reason", 0)
             restarted = self._current_boot is not None and e.boot != self._current_boot
             if restarted or reason not in _EXPECTED_RESETS:
                 name = RESET_NAMES.get(reason, f"reason {reason}")
-                self._once("band_reset", f"the band restarted ({name}, boot {e.fields.get('boot_count', e.boot)}): "
+                self._once("band_reset", f"the band restarted ({name}, start {e.fields.get('boot_count', e.boot)}): "
                                          "an episode in progress may have been cut short; check on the baby and the band")
         if e.boot is not None:
             if self._current_boot is not None and e.boot != self._current_boot and e.kind != "boot" \
                     and e.boot not in self._boots_seen:
-                self._once("band_reset", f"events now come from boot {e.boot} (was {self._current_boot}): the band restarted")
+                self._once("band_reset", f"the band restarted: its events now come from start {e.boot} "
+                                         f"(was {self._current_boot})")
             self._boots_seen.add(e.boot)
             self._current_boot = e.boot
 
@@ -184,6 +192,14 @@ class FaultTracker:
         self._set(f"output_{name}", error is not None,
                   f"the {name} alarm output is not working ({error}); alarms still sound here")
 
+    def host(self, code: str, problem: str | None, once: bool = False) -> None:
+        """A probe of the computer itself (anklet.hostcheck): its problem, or None when fine or unknown."""
+        if once:
+            if problem:
+                self._once(code, problem)
+        else:
+            self._set(code, problem is not None, problem or CODES.get(code, code))
+
     def host_crashed(self, message: str) -> None:
         self._once("host_crash", message)
 
@@ -192,7 +208,8 @@ class FaultTracker:
     def check(self, now: float) -> list[FaultChange]:
         silent = now - self.last_data
         self._set("no_data", silent > self.no_data_s,
-                  f"no data from the band for {silent:.0f} s (link lost, band off or out of range): it is not being watched")
+                  f"no data from the band for {duration_text(silent)} (band out of reach, switched off or its battery "
+                  "flat): it is not being watched")
         out, self._changes = self._changes, []
         return out
 
@@ -226,11 +243,15 @@ def sentinel(db_path: str, session_id: int, *, stale_s: float = 20.0, check_s: f
     Returns 0 when it ended quietly, 1 after it had to alarm.
     """
     import asyncio
+    import shlex
+    from pathlib import Path
 
     from .alerts import Notifier, Sound
-    from .store import Store
+    from .store import Store, default_db_path
 
     out = out if out is not None else sys.stdout
+    default = Path(db_path).resolve() == Path(default_db_path()).resolve()
+    restart = "anklet monitor" + ("" if default else f" --db {shlex.quote(str(db_path))}")  # works as written
     sound = Sound(sound_mode, out=out)
     notifier = Notifier()
     alarm_id: int | None = None
@@ -250,8 +271,8 @@ def sentinel(db_path: str, session_id: int, *, stale_s: float = 20.0, check_s: f
             silent = now - mine["alive_at"]
             if silent > stale_s:
                 if alarm_id is None and not alarmed:
-                    msg = (f"the monitor has stopped (no sign of life for {silent:.0f} s): the band is NOT being "
-                           "watched. Restart `anklet monitor` and check on the baby.")
+                    msg = (f"the monitor has stopped (no sign of life for {duration_text(silent)}): the band is NOT "
+                           f"being watched. Restart `{restart}` and check on the baby.")
                     alarm_id = store.add_alarm("fault", now, code="host_crash", message=msg)
                     alarmed = True
                     out.write(f"\n\a*** FAULT: {msg}\n")

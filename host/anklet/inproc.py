@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from anklet_fw import VERSION_PACKED, packet
 from anklet_fw import events as fw_events
-from anklet_fw import packet
 from anklet_fw.detector import Detector
 from anklet_fw.eventq import EventQueue
+from anklet_fw.packet_host import version_text
 
 try:  # the firmware's RAM flash, a test and simulation device (it moved from flashdev to sim)
     from anklet_fw.sim import RamFlash
@@ -43,7 +44,7 @@ from .link import BandLink, BandStatus, LinkLost
 from .monitor import VirtualClock
 from .records import DeviceEvent
 
-FW_VERSION = 1
+FW_VERSION = VERSION_PACKED  # what the firmware sends
 
 
 def battery_mv(pct: float) -> int:
@@ -165,7 +166,7 @@ class VirtualBand:
 
     def status(self) -> BandStatus:
         return BandStatus(battery_mv(self.battery_pct), int(self.battery_pct), self.worn, 0, self.queue.depth(),
-                          self.t_s, self.boot, str(FW_VERSION))
+                          self.t_s, self.boot, version_text(FW_VERSION))
 
 
 class InprocLink(BandLink):
@@ -340,4 +341,4 @@ class FirmwareBand(VirtualBand):
 
     def status(self) -> BandStatus:
         mv, pct, worn, ovf, depth, up, _flags = self.fw.status()
-        return BandStatus(mv, pct, bool(worn), ovf, depth, up, self.boot, str(FW_VERSION))
+        return BandStatus(mv, pct, bool(worn), ovf, depth, up, self.boot, version_text(FW_VERSION))

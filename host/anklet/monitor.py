@@ -39,15 +39,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .alarm import ALARM_S_DEFAULT, AlarmRule, check_alarm_s
 from .alerts import Notifier, Sound
-from .faults import ONE_SHOT, FaultChange, FaultTracker
+from .faults import CODES, ONE_SHOT, FaultChange, FaultTracker
 from .link import BandLink, LinkError, LinkLost
 from .outputs.hub import OutputHub
 from .records import AlarmDecision, DeviceEvent
-from .statusview import Snapshot, StatusView, clock_text, duration_text
+from .statusview import Snapshot, StatusView, clock_text, duration_text, radio_logs
 from .store import Store, StoreError
 
 _DB_ERRORS = (sqlite3.Error, OSError)
@@ -160,6 +161,7 @@ class Settings:
     battery_critical_pct: int = 5
     heartbeat_s: float = 5.0
     max_pending: int = 100_000  # events held in memory while the log cannot be written
+    host_check_s: float = 30.0  # the computer's own checks (sound, power, disk, sleep: anklet.hostcheck) this often
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -180,6 +182,7 @@ SETTING_RANGES: dict[str, tuple[float, float, str]] = {
     "status_s": (0.05, 300.0, "the status read interval (s)"),
     "tick_s": (0.01, 10.0, "the housekeeping interval (s)"),
     "heartbeat_s": (0.1, 60.0, "the heartbeat interval (s)"),
+    "host_check_s": (1.0, 600.0, "the interval between checks of this computer (s)"),
     "link_call_s": (0.01, 60.0, "the link call limit (s)"),
     "battery_low_pct": (0, 100, "the low-battery threshold (%)"),
     "battery_critical_pct": (0, 100, "the critical-battery threshold (%)"),
@@ -211,7 +214,7 @@ class ActiveAlarm:
         return f"{self.level.upper()}: {self.message}"
 
 
-# What each level says. The advice rests on the source documents (/work/shared/seeds): 001_b580ab075515d23b.txt
+# What each level says. The advice rests on the source documents (docs/sources.md): 001_b580ab075515d23b.txt
 # lists "Continuous shaking lasting minutes could indicate seizures" among the "Signs That Require Medical
 # Attention" and says "consulting a pediatrician promptly is vital"; it also says seizures involve repetitive
 # shaking "often over 30 seconds". The monitor cannot tell a seizure from anything else: it says what it saw.
@@ -240,7 +243,7 @@ class AlarmRecord:
 class Monitor:
     def __init__(self, link: BandLink, store: Store, *, settings: Settings | None = None, clock: Clock | None = None,
                  sound: Sound | None = None, notifier: Notifier | None = None, view: StatusView | None = None,
-                 outputs: list[Any] | None = None) -> None:
+                 outputs: list[Any] | None = None, host_probes: list[Any] | None = None) -> None:
         self.link = link
         self.store = store
         self.s = settings or Settings()
@@ -264,6 +267,7 @@ class Monitor:
         self.pending: list[DeviceEvent] = []  # received, not yet committed (log failing)
         self.logged = 0  # events newly committed by this monitor
         self.received = 0
+        self.early_heard = 0  # events decided on ahead of the in-order stream (the band's window was full)
         self.overstays = 0  # next_event() calls that overran their timeout and were cut short
         self.battery: tuple[int, int] | None = None
         self.worn: bool | None = None
@@ -286,16 +290,30 @@ class Monitor:
         self._next_status = 0.0
         self._status_task: asyncio.Task[None] | None = None
         self._fault_n = 0
+        self._next_host = 0.0
+        self._host_task: asyncio.Task[None] | None = None
         self.on_alarm: Callable[[AlarmRecord], None] | None = None
         self.on_session: Callable[[int], None] | None = None  # `anklet monitor` starts its sentinel here
         self.last_alarmed_episode: int | None = None
         self._triage_running = False
         self.outputs = OutputHub(self, outputs or [])  # web page, MQTT, push: each sees the alarm board
+        self.host_probes = list(host_probes or [])  # anklet.hostcheck: muted sound, on battery, disk full, slept
+        self._next_host = 0.0
+        self._host_task: asyncio.Task[None] | None = None
+        self._db_args: list[str] | None = None
+        self._unreachable_since: float | None = None  # wall time the band was last said to be out of reach
+        self.cli = "anklet"  # how the commands this monitor suggests are typed here (the demo may give a path)
+        self.view.source = self.snapshot  # the status block is drawn from the state of the moment, never older
 
     # -- running -------------------------------------------------------------------------------
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def triage_running(self) -> bool:
+        """The triage questions are being asked in this monitor's terminal."""
+        return self._triage_running
 
     async def run(self, keys: bool = False) -> None:
         """Monitor until stop() is called (or the task is cancelled)."""
@@ -313,8 +331,8 @@ class Monitor:
             self.faults.host_crashed(
                 f"the monitor stopped unexpectedly (last alive {alive:%H:%M:%S}) and nothing was watched until now; "
                 "what the band kept meanwhile is being recovered")
-        self.view.line(now, f"monitoring band {self.band_id}; log {self.store.path}; alarm after {self.s.alarm_s:g} s; "
-                            f"sound: {self.sound.describe()}")
+        self.view.line(now, f"monitoring band {self.band_id}; log {self.store.path}; alarm after "
+                            f"{duration_text(self.s.alarm_s)}; sound: {self.sound.describe()}")
         if self.sound.mode == "auto" and not self.sound.player:
             # Say so before the night, not at the first alarm.
             self._sound_errors.add(self.sound.why_not)
@@ -342,6 +360,8 @@ class Monitor:
                 tasks = list(left)
             if restore_keys:
                 restore_keys()
+            if self._host_task is not None:
+                self._host_task.cancel()
             with contextlib.suppress(Exception):
                 await self._bounded(self.link.disconnect(), "disconnect")
             await self._flush_pending(ack=False)
@@ -380,7 +400,7 @@ class Monitor:
     async def _link_loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
-            self.link_state = "connecting" if attempt == 0 else f"connecting (attempt {attempt + 1})"
+            self.link_state = "connecting" if attempt == 0 else f"out of reach, reconnecting (attempt {attempt + 1})"
             try:
                 resume = self.store.last_seq(self.band_id)
             except _DB_ERRORS:
@@ -399,27 +419,37 @@ class Monitor:
             except Exception as exc:  # LinkError, or whatever a Bluetooth stack raises
                 attempt += 1
                 delay = self._backoff(attempt)
-                self.link_state = f"reconnecting in {delay:.0f} s (attempt {attempt})"
-                if attempt in (1, 2) or attempt % 10 == 0:
-                    self.view.line(self.clock.now(), f"cannot connect to the band: {exc}; retrying", "warning")
+                self.link_state = f"out of reach, reconnecting in {duration_text(delay)} (attempt {attempt})"
+                self._out_of_reach(attempt, f"cannot connect: {type(exc).__name__}: {exc}")
                 await self._sleep_or_stop(delay)
                 continue
             attempt = 0
+            self._unreachable_since = None
             self.connected = True
             self.link_state = "connected"
-            self.view.line(self.clock.now(), f"connected to band {self.band_id}" +
-                           ("" if resume is None else f", resuming after event {resume}"), "ok")
+            self.view.line(self.clock.now(), "connected to the band", "ok",
+                           detail=f"band {self.band_id}" + ("" if resume is None else f", resuming after event {resume}"))
             try:
                 await self._receive()
-            except LinkLost as exc:
-                self.view.line(self.clock.now(), f"link lost: {exc}", "warning")
             except LinkError as exc:
-                self.view.line(self.clock.now(), f"link error: {exc}", "warning")
+                self._out_of_reach(0, f"{type(exc).__name__}: {exc}")
             finally:
                 self.connected = False
-                self.link_state = "lost, reconnecting"
+                self.link_state = "out of reach, reconnecting"
                 with contextlib.suppress(Exception):
                     await self._bounded(self.link.disconnect(), "disconnect")
+
+    def _out_of_reach(self, attempt: int, detail: str) -> None:
+        """Say once that the band is out of reach, then every tenth failed attempt; each one with --verbose."""
+        now = self.clock.now()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            self.view.line(now, "band out of reach; reconnecting", "warning", detail=detail)
+        elif attempt % 10 == 0:
+            self.view.line(now, f"band still out of reach (since {clock_text(self._unreachable_since)}); reconnecting",
+                           "warning", detail=detail)
+        elif self.view.verbose:
+            self.view.line(now, f"reconnecting (attempt {attempt})", "info", detail=detail)
 
     async def _sleep_or_stop(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
@@ -435,6 +465,7 @@ class Monitor:
         await self._read_status()
         while not self._stop.is_set():
             e = await self._next_event(self.s.poll_s)
+            await self._take_early()
             if e is None:
                 continue
             batch = [e]
@@ -511,6 +542,27 @@ class Monitor:
         if lost is not None:
             raise lost  # committed; the band resends and the log ignores the repeats
 
+    async def _take_early(self) -> None:
+        """Decide on the alarm-relevant events the band sent ahead of its in-order stream.
+
+        The band sends them when its window of unacknowledged events is full, which happens when the log cannot
+        be written: the episode must still alarm. They are for the rule only; each comes again in order to be
+        logged, and is not fed twice (`_fed` counts it). An early event passes over older in-order events the
+        rule has not seen; those are older news of the same or an earlier episode, and the later event decides.
+        """
+        early = self.link.take_early()
+        if not early:
+            return
+        now = self.clock.now()
+        self.faults.data(self.clock.monotonic())
+        for e in early:
+            if e.boot is None or e.seq is None or e.seq <= self._fed.get(e.boot, -1):
+                continue
+            self._fed[e.boot] = e.seq
+            self.early_heard += 1
+            await self._consume(e, now)
+        await self._faults_changed()
+
     def _commit(self, now: float) -> tuple[dict[tuple[int | None, int | None], bool], tuple[int, int] | None]:
         """Commit pending events: ({(boot, seq): new}, (boot, seq) to acknowledge). ({}, None) if the log failed."""
         if not self.pending:
@@ -525,11 +577,11 @@ class Monitor:
                     flags += self.store.insert_events(self.band_id, [e], now)
                 except ValueError as one:
                     flags.append(False)
-                    self.view.line(now, f"refused an event from the band: {one}", "warning")
+                    self.view.line(now, "the log refused an event from the band", "warning", detail=str(one))
                 except _DB_ERRORS as db_exc:
                     self._log_failed(db_exc)
                     return {}, None
-            self.view.line(now, f"some events were refused: {exc}", "warning")
+            self.view.line(now, "some events from the band were refused", "warning", detail=str(exc))
         except _DB_ERRORS as exc:
             self._log_failed(exc)
             return {}, None
@@ -569,20 +621,41 @@ class Monitor:
             self.battery = (f.get("battery_pct", 0), f.get("battery_mv", 0))
             self.worn = bool(f.get("worn", 1))
         elif e.kind == "activity":
-            self.activity = (f"movement {f.get('movement_mg', 0)} mg, active {f.get('active_s', 0)} s/min, "
-                             f"{f.get('jerks', 0)} jerks")
+            # Say which minute it is about: during an episode the latest minute is already in the past.
+            self.activity = (f"minute to {clock_text(self._wall_of(e.t_ms, now))}: movement "
+                             f"{f.get('movement_mg', 0)} mg, active {f.get('active_s', 0)} s/min, {f.get('jerks', 0)} jerks")
         elif e.kind in ("start", "update"):
             self.episode = (e.boot or 0, f["onset_ms"], e.t_ms)
         elif e.kind in ("end", "boot"):
             self.episode = None
         if e.kind == "start":
-            self.view.line(now, f"rhythmic movement started at band t={f['onset_ms'] / 1000:.0f} s, "
-                                f"{f.get('freq_chz', 0) / 100:.1f} Hz", "info")
+            self.view.line(now, f"rhythmic movement started at {clock_text(self._wall_of(f['onset_ms'], now))}, "
+                                f"{f.get('freq_chz', 0) / 100:.1f} Hz", "info", detail=f"band t={f['onset_ms']} ms")
         elif e.kind == "end":
-            self.view.line(now, f"rhythmic movement ended: {f.get('dur_ms', 0) / 1000:.0f} s, "
+            self.view.line(now, f"rhythmic movement ended after {duration_text(f.get('dur_ms', 0) / 1000)}, "
                                 f"{f.get('freq_chz', 0) / 100:.1f} Hz", "info")
         for d in self.rule.feed(e):
             await self._decision(d, e, now)
+
+    def _wall_of(self, t_ms: int, now: float) -> float:
+        """The wall time of a moment on the band's clock, from the latest event received (band time, monotonic)."""
+        if self._band_now is None:
+            return now
+        band_t, at = self._band_now
+        band_now_ms = band_t + (self.clock.monotonic() - at) * 1000
+        return now - max(0.0, band_now_ms - t_ms) / 1000
+
+    def command(self, *words: str) -> str:
+        """A command for this monitor's log, as it works when typed here: the --db only when it is not the
+        default log."""
+        import shlex
+
+        if self._db_args is None:
+            from .store import default_db_path
+
+            default = Path(self.store.path).resolve() == Path(default_db_path()).resolve()
+            self._db_args = [] if default else ["--db", str(self.store.path)]
+        return " ".join([self.cli, *(shlex.quote(w) for w in [*words, *self._db_args])])
 
     async def _decision(self, d: AlarmDecision, e: DeviceEvent, now: float) -> None:
         key = ("episode", e.boot, d.onset_ms)
@@ -616,28 +689,29 @@ class Monitor:
             episode_id = None
         if episode_id is None:
             return
-        from .store import default_db_path
-
         self.last_alarmed_episode = episode_id
-        db = "" if self.store.path == default_db_path() else f" --db {self.store.path}"
         self.view.line(now, f"episode {episode_id} is over ({duration_text(d.duration_ms / 1000)}). When the baby is "
-                            f"safe, record what you saw: press t here, or run anklet triage {episode_id}{db}", "info")
+                            f"safe, record what you saw: press t here, or run {self.command('triage', str(episode_id))}",
+                       "info")
 
     async def triage(self, episode_id: int | None = None, inp: Any = None, out: Any = None) -> dict[str, Any] | None:
         """The triage questions about an episode (default: the last one that alarmed), answers saved with it.
 
-        The questions run in a thread with a log connection of their own; the monitor goes on watching meanwhile
-        (alarms still print and sound), only the status block stops redrawing.
+        The questions run in a thread with a log connection of their own; the monitor goes on watching meanwhile.
+        Its log lines are held until the answers are in (printed into a question they would garble it); an ALARM,
+        ESCALATION or FAULT is never held: its banner goes over the question, the alarm sounds, and the question
+        is written again.
         """
         episode_id = episode_id if episode_id is not None else self.last_alarmed_episode
         now = self.clock.now()
         if episode_id is None:
-            self.view.line(now, "no alarmed episode to ask about yet (anklet triage asks about any episode)", "info")
+            self.view.line(now, "no alarmed episode to ask about yet", "info")
             return None
         if self._triage_running:
             return None
         self._triage_running = True
-        self.view.pause()
+        echo = _PromptEcho(out if out is not None else self.view.out)
+        self.view.pause(prompt=echo.pending)
         path = self.store.path
 
         def ask() -> dict[str, Any]:
@@ -645,20 +719,25 @@ class Monitor:
 
             store = Store(path)
             try:
-                return after_alarm(store, episode_id, inp or sys.stdin, out or sys.stdout)  # type: ignore[no-any-return]
+                return after_alarm(store, episode_id, inp or sys.stdin, echo)  # type: ignore[no-any-return,arg-type]
             finally:
                 store.close()
 
+        error: Exception | None = None
         try:
             result = await _in_daemon_thread(ask)
         except Exception as exc:  # a problem in the questions must not stop the watch
-            self.view.line(self.clock.now(), f"the triage questions stopped: {type(exc).__name__}: {exc}", "warning")
-            return None
+            error = exc
         finally:
-            self.view.resume()
+            self.view.resume()  # the held lines now, after the answers
             self._triage_running = False
+        if error is not None:
+            self.view.line(self.clock.now(), "the triage questions stopped before the end; nothing was saved",
+                           "warning", detail=f"{type(error).__name__}: {error}")
+            return None
         self.view.line(self.clock.now(), f"triage of episode {episode_id}: {str(result.get('level', '?')).upper()} "
-                                         "(saved with the episode; `anklet triage --show` prints it again)", "info")
+                                         f"(saved with the episode; `{self.command('triage', str(episode_id), '--show')}` "
+                                         "prints it again)", "info")
         return result
 
     async def _faults_changed(self) -> None:
@@ -687,7 +766,7 @@ class Monitor:
                 for i in gone.ids:
                     with contextlib.suppress(*_DB_ERRORS):
                         self.store.end_alarm(i, now)
-            self.view.line(now, f"resolved: {ch.code.replace('_', ' ')}", "ok")
+            self.view.line(now, f"resolved: {CODES.get(ch.code, ch.code.replace('_', ' '))}", "ok")
             self.outputs.changed()
 
     def _log_alarm(self, a: ActiveAlarm, level: str, at: float, kw: dict[str, Any], fault: bool = True) -> None:
@@ -820,6 +899,9 @@ class Monitor:
             # hold up the fault checks below.
             self._next_status = mono + self.s.status_s
             self._status_task = asyncio.create_task(self._status_poll())
+        if self.host_probes and mono >= self._next_host and (self._host_task is None or self._host_task.done()):
+            self._next_host = mono + self.s.host_check_s
+            self._host_task = asyncio.create_task(self._host_check())
         await self._faults_changed()
         if self.muted_until is not None and mono >= self.muted_until:
             self.muted_until = None
@@ -837,6 +919,28 @@ class Monitor:
             self._spawn(self._sound(None))
         self.view.update(self.snapshot(now))
         self.outputs.tick(now)
+
+    def host_event(self, code: str, message: str) -> None:
+        """Something the computer itself announced (about to sleep): a one-shot FAULT, sounded and published now."""
+        self.faults.host(code, message, once=True)
+        self._spawn(self._faults_changed())
+
+    async def _host_check(self) -> None:
+        """Run the computer's probes in a thread (they may run a command) and raise or clear their FAULTs."""
+        probes = list(self.host_probes)
+
+        def run_all() -> list[tuple[Any, str | None]]:
+            out = []
+            for p in probes:
+                try:
+                    out.append((p, p.check()))
+                except Exception:  # a probe that breaks knows nothing: unknown is not a fault
+                    out.append((p, None))
+            return out
+
+        for probe, problem in await asyncio.to_thread(run_all):
+            self.faults.host(probe.code, problem, once=probe.once)
+        await self._faults_changed()
 
     def _check_log_file(self, now: float) -> None:
         """The log file deleted or replaced under the monitor: say so loudly, write a new one, keep logging."""
@@ -865,14 +969,17 @@ class Monitor:
             band_t, at = self._band_now
             running = (band_t + (mono - at) * 1000 - onset) / 1000
             level = self.rule.level
-            episode = f"rhythmic movement for {duration_text(max(0.0, running))}" + (f" ({level.upper()})" if level else "")
+            since = clock_text(self._wall_of(onset, now))
+            episode = (f"rhythmic movement for {duration_text(max(0.0, running))}, since {since}"
+                       + (f" ({level.upper()})" if level else ""))
         alarms = sorted((a for a in self.active.values() if not a.acked), key=lambda a: (_RANK.get(a.level, 9), a.since))
         muted = None if self.muted_until is None else max(0.0, self.muted_until - mono)
         return Snapshot(
             now=now, band=self.band_id, link=self.link_state, silent_s=self.faults.silent_for(mono),
             battery_pct=self.battery[0] if self.battery else None, battery_mv=self.battery[1] if self.battery else None,
-            worn=self.worn, activity=self.activity, episode=episode, alarms=[a.describe() for a in alarms],
-            muted_s=muted, logged=self.logged,
+            worn=self.worn, activity=("shaking now; " + self.activity) if episode and self.activity else self.activity,
+            episode=episode, alarms=[a.describe() for a in alarms], muted_s=muted, logged=self.logged,
+            ack_command=self.command("ack"),
         )
 
     # -- the acknowledge key ----------------------------------------------------------------------
@@ -918,6 +1025,26 @@ class Monitor:
         return restore
 
 
+class _PromptEcho:
+    """The triage questions' output stream, remembering the line being written (the question waiting for its
+    answer) so that an alarm printed over it can write it again."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self._tail = ""
+
+    def write(self, text: str) -> int:
+        self._tail = (self._tail + text).rpartition("\n")[2]
+        return int(self.out.write(text) or 0)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.out.flush()
+
+    def pending(self) -> str:
+        return self._tail
+
+
 async def _in_daemon_thread(fn: Callable[[], Any]) -> Any:
     """Run fn in a daemon thread: one blocked reading the terminal must not keep the process from exiting."""
     import threading
@@ -955,7 +1082,9 @@ def _open_ble_link(band: str | None) -> BandLink:
         from . import ble  # the Bluetooth issue's module
     except ImportError as exc:
         raise CliError(f"Bluetooth support is not available ({exc}); `anklet demo` runs without it") from exc
-    return ble.open_link(band)  # CliError with advice when the band is not paired
+    # One attempt per connect: the monitor owns the backoff between attempts (Settings.backoff_*), so a band back
+    # in range is found within backoff_max_s of a scan, not after the link's own retries (3 x 10 s).
+    return ble.open_link(band, attempts=1)  # CliError with advice when the band is not paired
 
 
 def register(subparsers: Any) -> None:
@@ -966,6 +1095,8 @@ def register(subparsers: Any) -> None:
 
     add_setting_args(p)  # --config, --band, --alarm-s, ..., --web: they override config.toml (`anklet config`)
     p.add_argument("--db", help="the log (default: $ANKLET_DB or ~/.local/share/anklet/anklet.db)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print what the radio and its libraries report (connection errors and their causes)")
     p.add_argument("--no-sentinel", action="store_true",
                    help="do not start the sentinel process that alarms if the monitor itself dies or hangs")
     p.set_defaults(func=_cmd_monitor)
@@ -977,14 +1108,24 @@ def _cmd_monitor(args: Any) -> int:
     from .store import StoreError, default_db_path
 
     cfg, settings, watcher = monitor_config(args)  # CliError naming the bad key
+    radio_logs(args.verbose)
     try:
         store = Store(args.db or default_db_path())
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     link = _open_ble_link(cfg["band"])
+    from .hostcheck import SleepInhibitor, default_probes, watch_sleep
+
     mon = Monitor(link, store, settings=settings, sound=Sound(cfg["alarm.sound"]), notifier=Notifier(cfg["alarm.notify"]),
-                  outputs=watcher.outputs())
+                  view=StatusView(verbose=args.verbose), outputs=watcher.outputs(),
+                  host_probes=default_probes(store.path))
     watcher.follow(mon)
+    inhibitor = SleepInhibitor()
+    if inhibitor.start():
+        mon.view.line(time.time(), "the computer will not sleep while the monitor runs (systemd-inhibit)", "ok")
+    else:
+        mon.view.line(time.time(), f"no sleep inhibitor ({inhibitor.why_not}): make sure this computer does not "
+                                   "sleep at night; if it does, anklet says so when it wakes", "warning")
 
     def start_sentinel(session_id: int) -> None:
         # A process of its own (own session: a Ctrl-C or a kill of the monitor's group spares it) that sounds a
@@ -994,7 +1135,8 @@ def _cmd_monitor(args: Any) -> int:
         try:
             subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
         except OSError as exc:
-            mon.view.line(time.time(), f"no sentinel process ({exc}): if the monitor dies, nothing will say so", "warning")
+            mon.view.line(time.time(), "the watchdog for the monitor could not start: if the monitor dies, nothing will "
+                                       "say so", "warning", detail=f"sentinel process: {exc}")
 
     if not args.no_sentinel:
         mon.on_session = start_sentinel
@@ -1006,6 +1148,13 @@ def _cmd_monitor(args: Any) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, mon.stop)  # a clean stop, not a crash
         task = asyncio.create_task(mon.run(keys=True))
         watch = asyncio.create_task(watcher.run())  # config.toml changes: taken over, or refused and said so
+
+        def sleeping(going: bool) -> None:
+            if going:
+                mon.host_event("host_sleeping", "the computer is going to sleep now: the band will not be watched "
+                                                "until it wakes; switch off its sleep (or keep a laptop's lid open)")
+
+        sleep_watch = asyncio.create_task(watch_sleep(sleeping))  # logind's PrepareForSleep, where there is one
         try:
             await task
         except asyncio.CancelledError:
@@ -1013,12 +1162,14 @@ def _cmd_monitor(args: Any) -> int:
             await task
         finally:
             watch.cancel()
+            sleep_watch.cancel()
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
     finally:
+        inhibitor.stop()
         store.close()
     sys.stdout.write("\a")
     return 0

@@ -30,6 +30,17 @@ class TimeError(ValueError):
 
 def parse_time(text: str, now: float | None = None) -> datetime:
     """`text` as an aware datetime (local time unless it says otherwise); raises TimeError."""
+    try:
+        dt = _parse_time(text, now)
+        dt.timestamp()  # the log's times are Unix seconds: a time that has none cannot be compared with them
+    except TimeError:
+        raise
+    except (OverflowError, OSError, ValueError):
+        raise TimeError(f"cannot use the time {text!r}: it is too far from today") from None
+    return dt
+
+
+def _parse_time(text: str, now: float | None) -> datetime:
     s = text.strip()
     now_dt = datetime.fromtimestamp(time.time() if now is None else now).astimezone()
     if s.lower() == "now":

@@ -18,6 +18,7 @@ sees the frozen firmware and installs only main.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -92,13 +93,8 @@ class VirtualBand:
     proc: subprocess.Popen
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """Stop socat and the MicroPython under it: the whole process group, so no band outlives its command."""
+        _stop_group(self.proc)
 
     def __enter__(self) -> VirtualBand:
         return self
@@ -126,17 +122,32 @@ def start(folder: Path, timeout: float = 10.0, frozen: bool = False) -> VirtualB
     else:
         cmd = f"{micropython_binary()} -X heapsize=2M -m vband_main"
         env = dict(os.environ, MICROPYPATH=f":.frozen:{CONSOLE_DIR}")
+    # A process group of its own: stop() ends socat and its MicroPython together, whatever interrupts us.
     proc = subprocess.Popen([socat_binary(), f"PTY,link={tty},raw,echo=0", f"EXEC:{cmd},pty=0,stderr"],
-                            cwd=folder, env=env, stdin=subprocess.DEVNULL)
+                            cwd=folder, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
-    while not tty.exists():
-        if proc.poll() is not None:
-            raise CliError(f"socat exited with code {proc.returncode} before the pty appeared")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise CliError("the virtual band's pty did not appear")
-        time.sleep(0.02)
+    try:
+        while not tty.exists():
+            if proc.poll() is not None:
+                raise CliError(f"socat exited with code {proc.returncode} before the pty appeared")
+            if time.monotonic() > deadline:
+                raise CliError("the virtual band's pty did not appear")
+            time.sleep(0.02)
+    except BaseException:  # Ctrl-C included: never leave a band running behind
+        _stop_group(proc)
+        raise
     return VirtualBand(folder, str(tty), proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def cmd_vband(args: argparse.Namespace) -> int:
@@ -152,8 +163,8 @@ def cmd_vband(args: argparse.Namespace) -> int:
     prepare(folder, Path(args.trace) if args.trace else None, args.fs, args.speed, ints)
     band = start(folder, frozen=args.frozen)
     kind = "frozen 32-bit build" if args.frozen else "unix port"
-    print(f"virtual band running: port {band.port} (folder {folder}, {kind}); Ctrl-C stops it", flush=True)
     try:
+        print(f"virtual band running: port {band.port} (folder {folder}, {kind}); Ctrl-C stops it", flush=True)
         while band.proc.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -9,4 +9,6 @@ monitor turns that into a FAULT alarm of its own, and the local speaker stays th
 - `hub.py`: the monitor's side: start, publish (each tick and at once on a change), acknowledge, failures as FAULTs.
 - `registry.py`: every kind of output, its keys in config.toml, and how to build it from them.
 - `web.py`, `page.html`: the page for a bedside phone (`anklet monitor --web`).
+- `mqtt.py`: Home Assistant (or Node-RED) over MQTT: discovery, availability with a Last Will, acknowledge in.
+- `push.py`: ntfy and Apprise pushes, repeated until acknowledged.
 """

@@ -44,6 +44,9 @@ class BoardState:
     extra: dict[str, str] = field(default_factory=dict)
     last_ack: str = ""  # "02:13:05 by web page (192.168.1.20)", "" before any acknowledgement
     triage_done: bool = False  # the answers about episode_id are already saved
+    watched: bool = True  # the band is heard (False: the no-data FAULT is up; what it last said may be stale)
+    mono: float | None = None  # the monitor's monotonic time: for an output's own delays and repeats (a step of
+    # the wall clock must neither hold them back nor bring them forward); None: use `now`
 
     @property
     def loudest(self) -> AlarmItem | None:
@@ -56,6 +59,8 @@ class BoardState:
 
 class OutputControl(Protocol):
     """What an output may ask of the monitor."""
+
+    band: str  # the band's id, known before the first state (an output names its topics after it)
 
     def acknowledge(self, by: str, mute_s: float | None = None) -> int:
         """Acknowledge every active alarm (muting for mute_s, default the monitor's); return how many."""

@@ -45,5 +45,6 @@ def board_state(mon: Monitor, now: float | None = None, *, acked_by: dict[str, s
         now=now, band=snap.band, link=snap.link, silent_s=snap.silent_s, battery_pct=snap.battery_pct,
         worn=snap.worn, activity=snap.activity, episode=snap.episode, alarms=tuple(items),
         recent=tuple(recent[:RECENT_MAX]), muted_s=snap.muted_s, episode_id=mon.last_alarmed_episode,
-        last_ack=last_ack, triage_done=triage_done,
+        last_ack=last_ack, triage_done=triage_done, watched="no_data" not in mon.faults.active,
+        mono=mon.clock.monotonic() + (now - mon.clock.now()),
     )

@@ -32,6 +32,7 @@ class Control:
     def __init__(self, hub: OutputHub, name: str) -> None:
         self.hub = hub
         self.name = name
+        self.band = str(hub.mon.band_id)
 
     def acknowledge(self, by: str, mute_s: float | None = None) -> int:
         return self.hub.mon.acknowledge(by=by, mute_s=mute_s)
@@ -166,9 +167,9 @@ class OutputHub:
     async def _failed(self, out: AlarmOutput, exc: BaseException, what: str) -> None:
         why = str(exc) if isinstance(exc, OutputError) else f"{type(exc).__name__}: {exc}"
         self.mon.faults.output(out.name, f"{what}: {why}" if what else why)
-        await self.mon._faults_changed(self.mon.clock.now())
+        await self.mon._faults_changed()
 
     async def _delivered(self, out: AlarmOutput) -> None:
         if f"output_{out.name}" in self.mon.faults.active:
             self.mon.faults.output(out.name, None)
-            await self.mon._faults_changed(self.mon.clock.now())
+            await self.mon._faults_changed()

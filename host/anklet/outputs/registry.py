@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..config import Key, boolean, host_port, text
+from ..config import Key, boolean, host_port, number, text
 from .base import AlarmOutput
 
 if TYPE_CHECKING:
@@ -57,11 +57,84 @@ def _build_web(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
     return WebOutput(host, port, token=cfg["token"] or None, say=ctx.say, data_dir=ctx.data_dir)
 
 
+def _port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise ValueError(f"expected a port number 1-65535, got {v!r}")
+    return v
+
+
+def _name(v: Any) -> str:
+    v = text(v)
+    if len(v) > 40 or not all(c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in v):
+        raise ValueError("expected up to 40 lower-case letters, digits or _ (it names the MQTT topics and the Home "
+                         f"Assistant entities), got {v!r}")
+    return v
+
+
+def _prefix(v: Any) -> str:
+    v = text(v)
+    if not v or any(c in v for c in "+#/ ") or len(v) > 60:
+        raise ValueError(f"expected one topic level without + # / or spaces, got {v!r}")
+    return v
+
+
+def _build_mqtt(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
+    from .mqtt import MqttOutput
+
+    return MqttOutput(cfg["host"], cfg["port"], username=cfg["username"], password=cfg["password"], tls=cfg["tls"],
+                      ca_file=cfg["ca_file"], site=cfg["site"] or "home", band_name=cfg["band_name"] or None,
+                      discovery_prefix=cfg["discovery_prefix"], expire_after_s=cfg["expire_after_s"], say=ctx.say)
+
+
+def _urls(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v] if v else []
+    if not isinstance(v, (list, tuple)) or not all(isinstance(u, str) and "://" in u for u in v):
+        raise ValueError("expected a list of Apprise URLs in quotes, for example [\"tgram://BOT_TOKEN/CHAT_ID\"]")
+    return tuple(v)
+
+
+def _ntfy_url(v: Any) -> str:
+    v = text(v)
+    if v and not v.startswith(("http://", "https://")):
+        raise ValueError(f"expected the topic's URL, for example \"https://ntfy.sh/anklet-SECRET\", got {v!r}")
+    return v
+
+
+def _build_push(cfg: dict[str, Any], ctx: BuildContext) -> AlarmOutput:
+    from .push import PushOutput
+
+    repeat_s = cfg["repeat_s"] or ctx.config.values.get("alarm.repeat_s", 60.0)
+    return PushOutput(cfg["ntfy"], ntfy_token=cfg["ntfy_token"], apprise=cfg["apprise"], repeat_s=repeat_s,
+                      ack_url=cfg["ack_url"], say=ctx.say)
+
+
 KINDS: dict[str, OutputKind] = {
     "web": OutputKind(
         "web", "a page for a bedside phone on the home network (anklet monitor --web)", _build_web,
         {"listen": Key(("0.0.0.0", 8765), host_port, "HOST:PORT the page is served on (0.0.0.0: the whole home network)"),
          "token": Key("", _secret, "the secret in the page's address (empty: made once and kept in the data folder)")}),
+    "mqtt": OutputKind(
+        "mqtt", "an MQTT broker: Home Assistant (discovery), Node-RED, a ward's dashboard", _build_mqtt,
+        {"host": Key("localhost", text, "the broker's host name or address"),
+         "port": Key(1883, _port, "the broker's port (1883; 8883 with TLS)"),
+         "username": Key("", text, "the login at the broker (one per monitor: the broker's ACL limits its topics)"),
+         "password": Key("", text, "its password"),
+         "tls": Key(False, boolean, "connect with TLS (the broker's certificate is checked)"),
+         "ca_file": Key("", text, "the CA certificate that signed the broker's (empty: the system's)"),
+         "site": Key("home", _name, "the first level under anklet/: the home, or the ward"),
+         "band_name": Key("", _name, "the band's level in anklet/<site>/<band> (empty: from the band's id)"),
+         "discovery_prefix": Key("homeassistant", _prefix, "Home Assistant's discovery prefix"),
+         "expire_after_s": Key(60.0, number(10, 3600, "s"),
+                               "Home Assistant shows the alarm sensor unavailable after this long without news")}),
+    "push": OutputKind(
+        "push", "the parents' phones as push notifications (ntfy, Apprise), repeated until acknowledged", _build_push,
+        {"ntfy": Key("", _ntfy_url, "an ntfy topic's URL (https://ntfy.sh/<a long secret name>, or your own server)"),
+         "ntfy_token": Key("", text, "an ntfy access token (for a protected topic)"),
+         "apprise": Key((), _urls, "Apprise URLs (Telegram, Signal, Pushover, SMS, ...; pip install 'anklet[push]')"),
+         "repeat_s": Key(0.0, number(0, 3600, "s"), "push again this often until acknowledged (0: alarm.repeat_s)"),
+         "ack_url": Key("", text, "the bedside page's address + ack: an Acknowledge button on ntfy pushes (the "
+                                  "address, with its secret, then goes through the ntfy server)")}),
 }
 
 

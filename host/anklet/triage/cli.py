@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
         finally:
             store.close()
         if saved_triage is None:
-            raise CliError(f"no triage saved for episode {episode_id} yet; run `anklet triage {episode_id}`")
+            db = f" --db {shlex.quote(args.db)}" if args.db else ""
+            raise CliError(f"no triage saved for episode {episode_id} yet; run `anklet triage {episode_id}{db}`")
         if args.json:
             json.dump({"answers": saved_triage["answers"], "result": saved_triage["result"],
                        "saved_at": saved_triage["saved_at"].isoformat()}, stdout, indent=2, ensure_ascii=False)
