@@ -1,9 +1,7 @@
 # The sampling loop with fake chip, RAM flash and a fake clock. Runs under CPython
 # and under the micropython binary.
+import math
 from array import array
-
-import numpy as np
-from conftest import shake
 
 from anklet_fw import band as bandmod
 from anklet_fw import events as ev
@@ -42,13 +40,28 @@ class ADC:
 
 
 def shaking(seconds_still, seconds_shake, fs=FS, hz=3, amp_g=0.3):
-    # Still, then clonic-like jerking (conftest.shake) along x, then still; counts at +-8 g.
+    # Still, then clonic-like jerking along x (conftest.shake's beat: a fast flexion, a slower return, period and
+    # size varying beat to beat), then still; counts at +-8 g. Pure Python: this file also runs under MicroPython.
     n = fs * (seconds_still + seconds_shake + seconds_still)
-    acc = np.zeros((n, 3))
-    acc[:, 1] = 200 / 4096
-    acc[:, 2] = 1.0
-    acc = shake(acc, fs, seconds_still, seconds_still + seconds_shake, hz, amp_g, direction=(1.0, 0.0, 0.0))
-    return array("h", np.clip(np.round(acc * 4096), -32768, 32767).astype(np.int16).ravel().tolist())
+    d = array("h", bytes(6 * n))
+    for i in range(n):
+        d[3 * i + 1] = 200
+        d[3 * i + 2] = 4096
+    q = 0.3
+    seed = 12345
+    i0 = fs * seconds_still
+    end = i0 + fs * seconds_shake
+    while i0 < end:
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        m = max(2, int(fs / hz * (1 + 0.16 * (seed / 0x7FFFFFFF - 0.5))))
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        a = amp_g * 4096 * (0.7 + 0.6 * seed / 0x7FFFFFFF)
+        for k in range(min(m, end - i0)):
+            ph = k / m
+            w = math.sin(math.pi * ph / q) if ph < q else -q / (1 - q) * math.sin(math.pi * (ph - q) / (1 - q))
+            d[3 * (i0 + k)] = int(a * w)
+        i0 += m
+    return d
 
 
 def rig(data, part="lsm6", flash=None, **kw):
