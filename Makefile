@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: test demo bench lint clean typecheck sysdeps band32 soak FORCE
+.PHONY: test demo bench lint clean typecheck sysdeps band32 soak train FORCE
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,6 +54,11 @@ demo: $(STAMP)
 
 bench: $(DEV_STAMP) band32
 	$(BIN)/python -m anklet.bench
+
+# The seizure score's trees, learned again from ../shared/realdata and simulated nights (fixed seeds:
+# the same data gives the same firmware/anklet_fw/seizure_model.py), with grouped cross-validation.
+train: $(DEV_STAMP)
+	$(BIN)/python -m anklet.train --cv
 
 # The band's firmware frozen into a 32-bit MicroPython unix port (firmware/manifest_unix.py): the
 # interpreter closest to the band that runs here. Built from MicroPython's source (../shared/micropython,

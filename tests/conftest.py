@@ -36,7 +36,30 @@ def still(seconds: float, fs: int = 50, gravity=(0.2, 0.1, 0.97), noise: float =
 
 
 def shake(acc: np.ndarray, fs: int, t0: float, t1: float, freq: float, amp: float,
-          direction=(1.0, 0.3, 0.2)) -> np.ndarray:
+          direction=(1.0, 0.3, 0.2), jitter: float = 0.08, seed: int = 0) -> np.ndarray:
+    """Clonic-like jerking from t0 to t1: beats at `freq` with period jitter, each a fast flexion and a slower
+    return (peak `amp` g, size varying 0.7-1.3x), along `direction`: what the detector is for."""
+    rng = np.random.default_rng(seed)
+    d = np.array(direction) / np.linalg.norm(direction)
+    out = acc.copy()
+    q = 0.3
+    t = t0
+    while t < t1:
+        period = max(2.0 / fs, (1 / freq) * (1 + jitter * rng.standard_normal()))
+        i0 = int(round(t * fs))
+        m = max(2, int(round(min(period, t1 - t) * fs)))
+        ph = np.arange(m) / max(1, int(round(period * fs)))
+        wave = np.where(ph < q, np.sin(np.pi * ph / q), -q / (1 - q) * np.sin(np.pi * (ph - q) / (1 - q)))
+        j = min(len(out), i0 + m)
+        if j > i0:
+            out[i0:j] += (amp * rng.uniform(0.7, 1.3) * wave[: j - i0])[:, None] * d[None, :]
+        t += period
+    return out
+
+
+def sine(acc: np.ndarray, fs: int, t0: float, t1: float, freq: float, amp: float,
+         direction=(1.0, 0.3, 0.2)) -> np.ndarray:
+    """A smooth, perfectly regular swing (voluntary rhythm, not a seizure)."""
     t = np.arange(len(acc)) / fs
     d = np.array(direction) / np.linalg.norm(direction)
     on = (t >= t0) & (t < t1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import counts_from_g, shake, still
+from conftest import counts_from_g, shake, sine, still
 
 from anklet import engines, simulate, trace
 
@@ -19,14 +19,15 @@ def episodes(events):
     return [e for e in events if e.kind == "end"]
 
 
-@pytest.mark.parametrize("freq", [1.0, 1.3, 2.0, 2.7, 3.5, 5.0, 6.5, 8.0])
-def test_sustained_rhythm_1_to_8_hz_found_with_frequency_within_0_2_hz(freq):
+# Clonic jerking runs at 1-5 Hz (faster shaking is tremor: docs/detector.md says what the score is for).
+@pytest.mark.parametrize("freq", [1.0, 1.3, 2.0, 2.7, 3.5, 5.0])
+def test_sustained_clonic_jerking_1_to_5_hz_found_with_frequency_within_0_2_hz(freq):
     acc = shake(still(120), FS, 30, 90, freq, 0.3)
     ends = episodes(events_of(acc))
     assert len(ends) == 1
     f = ends[0].fields
     assert abs(f["freq_chz"] / 100 - freq) <= 0.2
-    assert abs(f["onset_ms"] / 1000 - 30) <= 2.0  # dated back to when the rhythm began
+    assert abs(f["onset_ms"] / 1000 - 30) <= 3.0  # dated back to when the jerking began
     assert abs(f["dur_ms"] / 1000 - 60) <= 3.0
 
 
@@ -43,7 +44,7 @@ def test_start_comes_once_rhythm_has_held_a_few_seconds_and_updates_follow():
 def test_slowing_clonic_jerking_reports_its_drift():
     nt = simulate.Night(np.random.default_rng(3), 0.05, 100)
     nt.rng = np.random.default_rng(5)
-    nt.clonic(20.0, 120.0)
+    nt.clonic(20.0, 120.0, jitter=0.05, p_miss=0.0)  # steady enough for its rate to be well defined
     t, acc = nt.signal()
     truth = nt.truth[0].params
     ends = episodes(engines.run_model(trace.to_counts(trace.Trace(t, acc), FS, 8), FS, 8))
@@ -148,3 +149,39 @@ def test_settings_out_of_range_are_refused():
         Detector(200, 8)
     with pytest.raises(ValueError, match="range"):
         Detector(50, 3)
+
+
+@pytest.mark.parametrize("freq,amp", [(1.0, 0.3), (1.8, 0.5), (2.5, 0.2)])
+def test_a_minute_of_smooth_regular_swinging_raises_no_episode(freq, amp):
+    # Voluntary rhythm (an awake baby's rhythmic kicking, a swing, running at the wrist) is smooth and
+    # regular; the old rhythmicity-only detector alarmed on it, the score must not.
+    acc = sine(still(120), FS, 30, 90, freq, amp)
+    assert episodes(events_of(acc)) == []
+
+
+def test_irregular_jerking_with_pauses_and_a_rate_change_stays_one_episode():
+    # Real clonic jerking: 20 % period jitter, a 3 s pause, then a slower rate: one seizure, one episode.
+    acc = still(150)
+    acc = shake(acc, FS, 30, 60, 3.0, 0.3, jitter=0.2, seed=1)
+    acc = shake(acc, FS, 63, 100, 2.0, 0.3, jitter=0.2, seed=2)
+    ends = episodes(events_of(acc))
+    assert len(ends) == 1
+    f = ends[0].fields
+    assert abs(f["onset_ms"] / 1000 - 30) <= 4.0 and f["dur_ms"] / 1000 >= 60
+    assert f["f_start_chz"] > f["f_end_chz"]  # the slowing is reported
+
+
+def test_bigger_jerking_is_still_found():
+    # Amplitudes are capped before the trees (the big voluntary swings they learned from must not teach them
+    # that big means benign): from subtle to violent, the same minute of jerking is one episode.
+    from anklet import twin
+    from anklet_fw.episode import SCORE_MIN
+
+    for amp in (0.15, 0.3, 0.6, 1.2, 1.8):
+        acc = shake(still(80), FS, 10, 70, 2.0, amp, seed=3)
+        sc: list[int] = []
+        recs = twin.decide(twin.features(counts_from_g(acc, 16), FS, 16), FS, scores=sc)
+        ends = [r for r in recs if r[0] == 3]
+        assert len(ends) == 1, amp
+        assert ends[0][3] >= 50000, (amp, ends[0])  # the whole minute, one episode
+        assert max(sc[20:70]) >= SCORE_MIN

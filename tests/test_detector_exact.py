@@ -33,7 +33,7 @@ def test_simulated_night_segment_identical_in_all_three_engines():
 @pytest.mark.parametrize("fs,rg", [(25, 2), (35, 4), (36, 8), (52, 16), (71, 8), (104, 8)])
 def test_rates_and_ranges_identical(fs, rg):
     rng = np.random.default_rng(fs * 100 + rg)
-    acc = shake(still(150, fs, seed=fs), fs, 20, 80, rng.uniform(1.0, 7.5), rng.uniform(0.05, 1.2))
+    acc = shake(still(150, fs, seed=fs), fs, 20, 80, rng.uniform(1.2, 4.0), rng.uniform(0.15, 1.2))
     acc[int(100 * fs): int(100.5 * fs)] = 30.0  # saturation burst
     acc[int(110 * fs):] += 0.3 * rng.standard_normal((len(acc) - int(110 * fs), 3))  # wild kicking
     events = _all_equal(counts_from_g(acc, rg), fs, rg)

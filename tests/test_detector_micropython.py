@@ -42,10 +42,11 @@ def test_heap_lock_really_catches_allocation():
 
 
 @pytest.mark.parametrize("fs", [25, 35, 36, 50, 52, 70, 104])
-def test_detector_state_at_most_4kb(fs):
+def test_detector_state_at_most_6kb(fs):
+    # The budget: 6 KB (the ring, the correlation, the score's context and the episode state).
     out = run_mp(f"import gc\nfrom anklet_fw.detector import Detector\nDetector(50)\ngc.collect()\n"
                  f"a = gc.mem_alloc()\nd = Detector({fs})\ngc.collect()\nprint(gc.mem_alloc() - a)")
-    assert int(out) <= 4096
+    assert int(out) <= 6144
 
 
 def test_every_firmware_file_compiles_for_esp32(tmp_path: Path):

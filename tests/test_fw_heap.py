@@ -27,8 +27,11 @@ MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 FAKES = ROOT / "tests" / "esp32_fakes"
 
 # Bytes, on the 64-bit unix port (docs/firmware.md, "Memory", says what is in them).
-ESP32_CEILING = 80 * 1024
-VBAND_CEILING = 80 * 1024  # the fake IMU chips (sim.py) and hw_unix are loaded too
+# Raised from 80 KB when the detector gained its learned score: the ESP32 boot went from 77.6 to 86.6 KB here,
+# mostly bytecode and tree constants (scorer.py, seizure_model.py, the new features) that the frozen band
+# keeps in flash; on the frozen 32-bit build it went from 18.2 to 19.8 KB of the 40 KB target.
+ESP32_CEILING = 88 * 1024
+VBAND_CEILING = 88 * 1024  # the fake IMU chips (sim.py) and hw_unix are loaded too
 # The band's target, on the frozen 32-bit build (bytecode in the image, 4-byte pointers, as on the ESP32).
 TARGET = 40 * 1024
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shake
 
 from anklet import cli, engines, flash, replay, vband
 from anklet import trace as tr
@@ -32,8 +33,7 @@ def shaking_trace(path: Path, fs: float = 100.0) -> None:
     acc = np.zeros((len(t), 3))
     acc[:, 2] = 1.0
     acc[:, 1] = 0.05
-    on = (t >= 10) & (t < 45)
-    acc[on, 0] = 0.3 * np.sin(2 * np.pi * 3.0 * t[on])
+    acc = shake(acc, int(fs), 10, 45, 3.0, 0.3, direction=(1.0, 0.0, 0.0))  # clonic-like jerking
     tr.write(path, t, acc)
 
 

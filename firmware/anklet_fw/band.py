@@ -165,7 +165,7 @@ class Band:
                     h = det.hops
                     det.push(buf[i], buf[i + 1], buf[i + 2])
                     if det.hops != h:
-                        wear.hop(fe.posture, fe.active)
+                        wear.hop(fe)
                         self._drain()
             self.imu_ok = True
         except ImuError as exc:

@@ -13,6 +13,7 @@ from array import array
 from .activity import Activity
 from .dsp import Frontend
 from .episode import Episodes, check_params
+from .scorer import Scorer
 
 try:
     from micropython import const
@@ -28,6 +29,7 @@ class Detector:
     def __init__(self, fs=50, range_g=8, params=None):
         self.fe = Frontend(fs, range_g)
         self.fs = fs
+        self.scorer = Scorer()
         self.episodes = Episodes(self, check_params(params or {}))
         self.activity = Activity(self)
         self.ring = array("i", bytes(4 * _RING * _REC))
@@ -45,7 +47,10 @@ class Detector:
         if fe.push(x, y, z):
             self.hops += 1
             t = self.hops * 1000
-            rhythmic = self.episodes.hop(t, fe.amp_mg, fe.rhythm if fe.sat * 4 < self.fs else 0, fe.freq_chz)
+            # A quarter second of saturated samples makes the window's rhythm untrustworthy.
+            rh = fe.rhythm if fe.sat * 4 < self.fs else 0
+            score = self.scorer.hop(fe.amp_mg, rh, fe.freq_chz, fe.sharp, fe.crest, fe.harm, fe.jerks)
+            rhythmic = self.episodes.hop(t, fe.amp_mg, rh, fe.freq_chz, score)
             self.activity.hop(t, fe.amp_mg, fe.jerks, rhythmic, fe.posture, fe.sat, fe.active)
 
     def emit(self, kind, t_ms, f0, f1, f2, f3, f4, f5, f6):

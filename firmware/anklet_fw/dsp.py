@@ -39,6 +39,7 @@ UNIT_MG = const(2)  # one band unit
 GATE_MG = const(8)  # below this RMS the window is still: no correlation computed
 JERK_MG = const(150)  # a decimated sample above this magnitude may start a jerk
 _SHIFT_CAP = const(524288)  # 2**19
+_SHAPE_CAP = const(524288)  # 2**19: sharp's numerator (about <= e) * 2**10 and crest's e * W * 8 stay < 2**30
 
 
 def isqrt(n):
@@ -90,8 +91,11 @@ def posture_of(gx, gy, gz):
 class Frontend:
     """Raw samples in; after each hop the attributes below hold that second's features.
 
-    amp_mg, rhythm (0..1024, 0 if no peak), freq_chz (0 if no peak), jerks, posture,
-    sat (saturated raw samples), active (movement above the gate).
+    amp_mg, rhythm (0..1024, 0 if no peak), freq_chz (0 if no peak), sharp (change energy
+    / energy * 256, about 0..1100), crest (peak sample energy / mean * 8), harm (sharp over
+    a sine's at freq_chz, * 16; 0 if no peak), jerks, posture,
+    sat (saturated raw samples), active (movement above the gate; the shape and rhythm
+    features are 0 when not active).
     """
 
     def __init__(self, fs=50, range_g=8):
@@ -113,6 +117,9 @@ class Frontend:
         self.quiet = self.refractory
         self._reset_hop()
         self.amp_mg = self.rhythm = self.freq_chz = self.posture = 0
+        self.sharp = self.crest = self.harm = 0
+        self.fd2 = (fs * fs) // (self.d * self.d)  # decimated rate squared
+        self.jerks = self.sat = 0  # every attribute exists before the heap is locked: no dict growth later
         self.active = False
 
     def _reset_hop(self):
@@ -203,9 +210,41 @@ class Frontend:
         e = _energy(v, lo, top + 3)
         self.amp_mg = UNIT_MG * isqrt(e // w)
         self.active = self.amp_mg >= GATE_MG
-        self.rhythm = self.freq_chz = 0
+        self.rhythm = self.freq_chz = self.sharp = self.crest = self.harm = 0
         if self.active:
+            self._shape(e, lo, top + 3)
             self._correlate(e, lo, top + 3)
+            f = self.freq_chz
+            if f:
+                # Sharpness over what a sine at the found frequency would give (about 16): a smooth swing
+                # reads ~16 at any rate, a train of abrupt jerks far more. (sharp of a sine is
+                # 1024 sin^2(pi f / fd), about f^2 / fd^2 with f in centi-Hz.)
+                self.harm = (self.sharp * self.fd2 * 16) // (f * f)
+
+    def _shape(self, e, lo, hi):
+        # How sharp the movement is: energy of the sample-to-sample change against the
+        # energy itself (4*sin^2(pi f/fd) for a sine, so it grows with frequency and with
+        # the harmonics of abrupt jerks; smooth voluntary swings keep it low), and the
+        # crest: the strongest sample against the mean (jerks are brief, swings are not).
+        v = self.v
+        dsum = 0
+        emax = 0
+        for i in range(lo, hi, 3):
+            # Halved, so the sum stays a small int: |change| <= 2000 units per axis, 105 samples.
+            a = (v[i] - v[i - 3]) >> 1
+            b = (v[i + 1] - v[i - 2]) >> 1
+            c = (v[i + 2] - v[i - 1]) >> 1
+            dsum += a * a + b * b + c * c
+            m = v[i] * v[i] + v[i + 1] * v[i + 1] + v[i + 2] * v[i + 2]
+            if m > emax:
+                emax = m
+        # Shift so every product below stays a small int (< 2**30) on the band.
+        while e >= _SHAPE_CAP:
+            e >>= 1
+            dsum >>= 1
+            emax >>= 1
+        self.sharp = (dsum << 10) // (e + 1)
+        self.crest = (emax * self.w * 8) // (e + 1)
 
     def _correlate(self, e, lo, hi):
         v = self.v

@@ -22,10 +22,11 @@ LIMITS["fs"] = (52, 25, 104)  # Hz; must be a rate the IMU offers
 LIMITS["range_g"] = (8, 2, 16)  # +-g; one of 2, 4, 8, 16
 LIMITS["raw"] = (0, 0, 1)  # 1: stream raw samples for trace recording
 LIMITS["status_s"] = (60, 10, 3600)  # seconds between STATUS events
-LIMITS["off_min"] = (20, 5, 240)  # minutes without movement or posture change before "not worn"
+# Kept for its id: "not worn" is now decided by the noise floor (status.Wear: 3 dead-still minutes).
+LIMITS["off_min"] = (20, 5, 240)
 
 NAMES = ("amp_min_mg", "rhythm_min", "start_s", "update_s", "gap_s", "fs", "range_g", "raw", "status_s",
-         "off_min")
+         "off_min", "score_min")
 DETECTOR = tuple(episode.PARAMS)
 _RANGES = (2, 4, 8, 16)
 _HDR = 6

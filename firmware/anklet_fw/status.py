@@ -51,34 +51,64 @@ class Battery:
         return acc // self.samples * self.num // self.den
 
 
-# Postures (dsp.posture_of codes: 0 +x, 1 -x, 2 +y, 3 -y, 4 +z, 5 -z up) the band cannot hold still on an
-# ankle. Reference enclosure: y runs along the shin, +y toward the knee; "-y up" means the foot held above the
-# knee, which a sleeping infant does not keep up for minutes without moving (a band hung by its strap does).
-IMPOSSIBLE_POSTURES = (3,)
-IMPOSSIBLE_S = const(120)
+# The wear decision. A band on a living leg is never perfectly still: breathing, pulse and muscle tone
+# tilt it by a few mg from second to second even when the leg does not move, whatever its posture. A
+# band lying off the ankle (on a table, in a drawer) sees only its sensor's noise, which averages to
+# well under a mg over a second. So: a minute is "dead still" when no second had movement, the posture
+# never changed, and each axis's 1 s mean stayed within FLOOR_MG; DEAD_MIN dead-still minutes in a row
+# mean not worn. A still leg held in one orientation for minutes is still worn (the old rule, "no
+# movement for a while, or foot-up held for 2 minutes", raised "not worn" many times a night on babies
+# who never took it off).
+FLOOR_MG = const(3)
+DEAD_MIN = const(3)
 
 
 class Wear:
-    """Band-off heuristics, fed once a second: no movement and no posture change for off_s seconds,
-    or an impossible posture held still for IMPOSSIBLE_S seconds."""
+    """Band-off detection, fed once a second with the detector's front end (dsp.Frontend)."""
 
-    def __init__(self, off_s, impossible=IMPOSSIBLE_POSTURES):
+    def __init__(self, off_s=0):
+        # off_s: the stored off_min setting, kept for its id; the noise floor decides (above).
         self.off_s = off_s
-        self.impossible = impossible
         self.posture = -1
-        self.still_s = 0
+        self.n = 0  # seconds in the current minute
+        self.moved = False
+        self.lo_x = self.lo_y = self.lo_z = 0
+        self.hi_x = self.hi_y = self.hi_z = 0
+        self.dead = 0  # dead-still minutes in a row
+        self.still_s = 0  # seconds since the last movement or posture change (for STATUS readers)
         self.worn = True
 
-    def hop(self, posture, active):
-        if active or posture != self.posture:
+    def hop(self, fe):
+        x = fe.sx
+        y = fe.sy
+        z = fe.sz
+        if fe.active or fe.posture != self.posture:
+            self.moved = True
             self.still_s = 0
         else:
             self.still_s += 1
-        self.posture = posture
-        if self.still_s >= self.off_s:
-            self.worn = False
-        elif posture in self.impossible and self.still_s >= IMPOSSIBLE_S:
-            self.worn = False
+        self.posture = fe.posture
+        if self.n == 0:
+            self.lo_x = self.hi_x = x
+            self.lo_y = self.hi_y = y
+            self.lo_z = self.hi_z = z
         else:
+            self.lo_x = x if x < self.lo_x else self.lo_x
+            self.hi_x = x if x > self.hi_x else self.hi_x
+            self.lo_y = y if y < self.lo_y else self.lo_y
+            self.hi_y = y if y > self.hi_y else self.hi_y
+            self.lo_z = z if z < self.lo_z else self.lo_z
+            self.hi_z = z if z > self.hi_z else self.hi_z
+        self.n += 1
+        if self.n == 60:
+            # sx.. are sums of `lhp` decimated counts: the floor in the same units.
+            floor = FLOOR_MG * fe.cpg * fe.lhp // 1000
+            quiet = (self.hi_x - self.lo_x <= floor and self.hi_y - self.lo_y <= floor
+                     and self.hi_z - self.lo_z <= floor)
+            self.dead = self.dead + 1 if quiet and not self.moved else 0
+            self.n = 0
+            self.moved = False
+            self.worn = self.dead < DEAD_MIN
+        if self.moved:
             self.worn = True
         return self.worn

@@ -88,12 +88,24 @@ class Night:
         self.add(t0, wave, direction)
 
     # -- movement models (docs/detector.md) --------------------------------------------------------
-    def clonic(self, start: float, dur: float, subtle: bool = False) -> None:
+    def clonic(self, start: float, dur: float, subtle: bool = False, jitter: float | None = None,
+               p_miss: float | None = None) -> None:
+        """Clonic jerking as irregular as the real recordings (measured by `python -m anklet.seizure_stats`,
+        docs/detector.md "What the real seizures look like"): period jitter 10-30 %, jerk size spread
+        about 0.45-1.6x, up to one interval in five a missed beat, now and then a pause of 1-3 s, the
+        jerk axis wandering around its mean (not measurable on magnitude-only recordings: assumed)."""
         rng = self.rng
-        f0 = rng.uniform(1.2, 3.5)
+        f0 = rng.uniform(1.2, 5.0)  # neonatal clonic is 1-3 Hz; older infants and wrists run faster
         slow = rng.uniform(0.0, min(0.4, 1 - 1.0 / f0))  # clonic jerking slows; stays >= 1 Hz
-        jitter = rng.uniform(0.02, 0.08)
-        amp = rng.uniform(0.06, 0.12) if subtle else math.exp(rng.uniform(math.log(0.12), math.log(0.8)))
+        drawn_jitter = rng.uniform(0.03, 0.30)  # down to nearly regular: an ankle may be steadier than a wrist
+        size_lo, size_hi = math.log(0.45), math.log(1.6)
+        drawn_miss = rng.uniform(0.02, 0.2)
+        # (drawn even when given, so a seed gives the same night either way)
+        jitter = drawn_jitter if jitter is None else jitter
+        p_miss = drawn_miss if p_miss is None else p_miss
+        p_pause = rng.uniform(0.0, 0.015)
+        wander = rng.uniform(0.08, 0.3)
+        amp = rng.uniform(0.06, 0.12) if subtle else math.exp(rng.uniform(math.log(0.12), math.log(1.5)))
         ramp = rng.uniform(3, 10)  # amplitude builds over the first seconds
         q = rng.uniform(0.25, 0.4)  # fast flexion, slower return
         base = self.direction()
@@ -101,15 +113,36 @@ class Night:
         while t < start + dur:
             f = f0 * (1 - slow * (t - start) / dur)
             period = max(0.12, (1 / f) * (1 + jitter * rng.standard_normal()))
-            a = amp * (0.3 + 0.7 * min(1.0, (t - start) / ramp)) * max(0.3, 1 + 0.12 * rng.standard_normal())
-            m = int(round(period * self.rate))
-            ph = np.arange(m) / m
-            wave = np.where(ph < q, np.sin(np.pi * ph / q), -q / (1 - q) * np.sin(np.pi * (ph - q) / (1 - q)))
-            self.add(t, a * wave, self.direction(base, 0.08))
+            if rng.random() < p_pause:
+                t += rng.uniform(1.0, 3.0)
+                continue
+            if rng.random() >= p_miss:
+                a = amp * (0.3 + 0.7 * min(1.0, (t - start) / ramp)) * math.exp(rng.uniform(size_lo, size_hi))
+                m = int(round(period * self.rate))
+                ph = np.arange(m) / m
+                wave = np.where(ph < q, np.sin(np.pi * ph / q), -q / (1 - q) * np.sin(np.pi * (ph - q) / (1 - q)))
+                self.add(t, a * wave, self.direction(base, wander))
             rates.append(1 / period)
             t += period
         self.reserve("clonic", start, t, freq_start=round(f0, 3), freq_end=round(f0 * (1 - slow), 3),
-                     freq_mean=round(float(np.mean(rates)), 3), amp_g=round(amp, 4), subtle=subtle)
+                     freq_mean=round(float(np.mean(rates)), 3), amp_g=round(amp, 4), subtle=subtle,
+                     jitter=round(jitter, 3), p_miss=round(p_miss, 3))
+
+    def stereotypy(self, t: float, dur: float) -> None:
+        """Awake rhythmic kicking (Thelen's stereotypies): smooth, regular, 1-2.5 Hz, a few to 15 s."""
+        rng = self.rng
+        self.oscillation(t, dur, rng.uniform(1.0, 2.5), rng.uniform(0.1, 0.6), self.direction(),
+                         harmonic=rng.uniform(0.0, 0.15), envelope=np.array([0.3, 1.0, 1.0, 0.6]))
+
+    def hiccups(self, t: float, dur: float) -> None:
+        """A bout of hiccups: a small sharp jolt of the whole body every 1.5-4 s, for minutes."""
+        rng = self.rng
+        gap = rng.uniform(1.5, 4.0)
+        d = self.direction()
+        c = t
+        while c < t + dur:
+            self.jerk(c, rng.uniform(0.06, 0.12), rng.uniform(0.01, 0.05), d)
+            c += gap * (1 + 0.1 * rng.standard_normal())
 
     def sleep_myoclonus(self, start: float, length: float) -> float:
         """Benign neonatal sleep myoclonus: clusters of jerks, some rhythmic for up to ~10 s."""
@@ -197,9 +230,24 @@ class Night:
             g[a:b] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
         return g
 
+    def micro_motion(self) -> np.ndarray:
+        """What a living leg adds even lying still: breathing and pulse rock it by a few mg (0.4-1 Hz),
+        and its resting tilt wanders by a few mg a minute. (An assumption, not a measurement: no
+        infant-ankle recordings exist; it is what lets the band tell a still leg from a table.)"""
+        rng = self.rng
+        t = np.arange(self.n) / self.rate
+        f = rng.uniform(0.4, 1.0)
+        breath = rng.uniform(0.001, 0.003) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        step = max(1, self.rate)  # the tilt wanders second by second, smoothly in between
+        k = self.n // step + 2
+        walk = np.cumsum(rng.normal(0, 0.0008, (k, 3)), axis=0)
+        walk -= np.linspace(0, 1, k)[:, None] * walk[-1][None, :]  # bounded over the night
+        drift = np.column_stack([np.interp(np.arange(self.n), np.arange(k) * step, walk[:, i]) for i in range(3)])
+        return breath[:, None] * self.direction()[None, :] + drift
+
     def signal(self) -> tuple[np.ndarray, np.ndarray]:
         t = np.arange(self.n) / self.rate
-        acc = self.gravity() + self.motion + NOISE_G * self.rng.standard_normal((self.n, 3))
+        acc = self.gravity() + self.motion + self.micro_motion() + NOISE_G * self.rng.standard_normal((self.n, 3))
         return t, acc
 
 
@@ -230,6 +278,8 @@ def night(seed: int, hours: float = 8.0, seizures: int = 1, rate: int = 100,
     place("tremor", 0.4, lambda: rng.uniform(2, 6))
     place("rocking", 0.15, lambda: rng.uniform(60, 600))
     place("patting", 0.1, lambda: rng.uniform(60, 300))
+    place("stereotypy", 0.5, lambda: rng.uniform(3, 15))
+    place("hiccups", 0.1, lambda: rng.uniform(60, 600))
     for _ in range(rng.poisson(0.5 * hours)):
         start = nt.free_slot(8)
         if start is not None:

@@ -17,6 +17,7 @@ import numpy as np
 from anklet_fw import dsp
 from anklet_fw.activity import Activity
 from anklet_fw.episode import Episodes, check_params
+from anklet_fw.scorer import Scorer
 
 _CHUNK_HOPS = 4096  # active windows correlated per numpy batch (bounds memory)
 
@@ -28,10 +29,14 @@ class Features:
     amp_mg: np.ndarray
     rhythm: np.ndarray
     freq_chz: np.ndarray
+    sharp: np.ndarray
+    crest: np.ndarray
+    harm: np.ndarray
     jerks: np.ndarray
     posture: np.ndarray
     sat: np.ndarray
     active: np.ndarray
+    gsum: np.ndarray | None = None  # (hops, 3): the 1 s sums of decimated counts (Frontend.sx, sy, sz)
 
 
 def _isqrt(n: np.ndarray) -> np.ndarray:
@@ -61,7 +66,7 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
     dec = np.floor_divide(counts[: nd * d].reshape(nd, d, 3).sum(axis=1), d)
     if nd == 0:
         empty = np.zeros(n_hops, np.int64)
-        return Features(empty, empty, empty, empty, empty, sat, empty.astype(bool))
+        return Features(empty, empty, empty, empty, empty, empty, empty, empty, sat, empty.astype(bool))
     # Moving sum over the last lhp decimated samples, the ring primed with the first sample.
     padded = np.concatenate([np.repeat(dec[:1], lhp - 1, axis=0), dec])
     cs = np.concatenate([np.zeros((1, 3), np.int64), np.cumsum(padded, axis=0)])
@@ -103,7 +108,23 @@ def features(counts: np.ndarray, fs: int, range_g: int) -> Features:
         r_k, f_k = _correlate(up, ce, top[sel], energy[sel], w, kmin, kmax, fs, d)
         rhythm[sel] = r_k
         freq[sel] = f_k
-    return Features(amp, rhythm, freq, jerks, posture, sat, active)
+    sharp, crest = _shape(up, ep, top, energy, w, active)
+    fd2 = (fs * fs) // (d * d)
+    harm = np.where(freq > 0, (sharp * fd2 * 16) // np.maximum(freq * freq, 1), 0)
+    return Features(amp, rhythm, freq, sharp, crest, harm, jerks, posture, sat, active, gsum)
+
+
+def _shape(up, ep, top, energy, w, active):
+    dd = np.zeros(len(ep), np.int64)
+    dd[1:] = (((up[1:] - up[:-1]) >> 1) ** 2).sum(axis=1)
+    cd = np.concatenate([[0], np.cumsum(dd)])
+    dsum = cd[top + 1] - cd[top + 1 - w]
+    emax = np.lib.stride_tricks.sliding_window_view(ep, w).max(axis=1)[top + 1 - w]
+    s = np.maximum(_bitlen(energy) - 19, 0)
+    e = energy >> s
+    sharp = ((dsum >> s) << 10) // (e + 1)
+    crest = ((emax >> s) * w * 8) // (e + 1)
+    return np.where(active, sharp, 0), np.where(active, crest, 0)
 
 
 def _posture(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray) -> np.ndarray:
@@ -154,18 +175,60 @@ class _Sink:
         self.records.append((kind, t_ms, f0, f1, f2, f3, f4, f5, f6))
 
 
-def decide(feat: Features, fs: int, params: dict | None = None) -> list[tuple[int, ...]]:
-    """Run the firmware's per-second logic over the features; the event records, in order."""
+def decide(feat: Features, fs: int, params: dict | None = None, model: object = None,
+           scores: list[int] | None = None) -> list[tuple[int, ...]]:
+    """Run the firmware's per-second logic over the features; the event records, in order.
+
+    `model` replaces the generated seizure model (training); `scores`, if given, collects each second's score.
+    """
     sink = _Sink()
+    scorer = Scorer(model) if model is not None else Scorer()
     episodes = Episodes(sink, check_params(params or {}))
     activity = Activity(sink)
-    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.jerks, feat.posture,
-                                  feat.sat, feat.active)]
-    for h, (amp, rh, fr, jk, po, st, ac) in enumerate(zip(*cols, strict=True)):
+    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.harm,
+                                  feat.jerks, feat.posture, feat.sat, feat.active)]
+    for h, (amp, rh, fr, sh, cr, hm, jk, po, st, ac) in enumerate(zip(*cols, strict=True)):
         t = (h + 1) * 1000
-        rhythmic = episodes.hop(t, amp, rh if st * 4 < fs else 0, fr)
+        rh = rh if st * 4 < fs else 0
+        score = scorer.hop(amp, rh, fr, sh, cr, hm, jk)
+        if scores is not None:
+            scores.append(score)
+        rhythmic = episodes.hop(t, amp, rh, fr, score)
         activity.hop(t, amp, jk, rhythmic, po, st, ac)
     return sink.records
+
+
+def context_rows(feat: Features, fs: int) -> np.ndarray:
+    """The scorer's 12 features for every second (what the trees see): for training."""
+    scorer = Scorer()
+    rows = np.zeros((len(feat.amp_mg), len(scorer.x)), np.int64)
+    cols = [x.tolist() for x in (feat.amp_mg, feat.rhythm, feat.freq_chz, feat.sharp, feat.crest, feat.harm,
+                                  feat.jerks, feat.sat)]
+    for h, (amp, rh, fr, sh, cr, hm, jk, st) in enumerate(zip(*cols, strict=True)):
+        scorer.hop(amp, rh if st * 4 < fs else 0, fr, sh, cr, hm, jk)
+        rows[h] = scorer.x
+    return rows
+
+
+def not_worn_times(feat: Features, fs: int, range_g: int) -> list[int]:
+    """Seconds at which the band's wear decision (status.Wear) turns to "not worn"."""
+    from types import SimpleNamespace
+
+    from anklet_fw.status import Wear
+
+    assert feat.gsum is not None
+    d, lhp, *_ = dsp.geometry(fs)
+    fe = SimpleNamespace(cpg=dsp.scale_for(range_g)[0], lhp=lhp)
+    wear = Wear()
+    out = []
+    for h, (g, po, ac) in enumerate(zip(feat.gsum.tolist(), feat.posture.tolist(), feat.active.tolist(),
+                                        strict=True)):
+        fe.sx, fe.sy, fe.sz = g
+        fe.posture, fe.active = po, ac
+        was = wear.worn
+        if not wear.hop(fe) and was:
+            out.append(h + 1)
+    return out
 
 
 def run(counts: np.ndarray, fs: int = 50, range_g: int = 8, params: dict | None = None) -> list[tuple[int, ...]]:
